@@ -1,0 +1,21 @@
+"""electrode_design: microstructural design of lithium-ion battery electrodes.
+
+Conventions used throughout the package
+---------------------------------------
+- SI units inside (m, s, A, V, mol/m^3, K). Other units (mAh, µm, °C) only at input and
+  output, and then the unit is in the name (``capacity_mAh``, ``thickness_um``).
+- Current sign: ``current_A > 0`` is *discharge* of the half-cell, i.e. lithiation of the
+  positive (working) electrode. Cycler files that record discharge as negative current are
+  converted on reading.
+- State of lithiation ``sol = c_s / c_s,max`` (0..1). Depth of discharge is the fraction of
+  the discharge capacity passed.
+- Voxel images are ``(z, y, x)``; ``z`` is through the thickness, ``z = 0`` at the current
+  collector, the separator at the top. Phase codes: 0 non-solid domain (pore + carbon-binder
+  lumped), 1 active material, 2 carbon-binder where resolved. Particle ids are int32, 0 = none.
+- Every result is an ``xarray.Dataset`` whose variables carry ``units`` and ``long_name``
+  attributes and whose ``attrs["kind"]`` is one of gitt, microstructure, simulation,
+  analysis, study.
+
+The modules are exported from the notebooks in ``nbs/`` (nbdev); edit those, not the modules.
+"""
+__version__ = "0.1.0"
