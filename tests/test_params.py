@@ -1,5 +1,6 @@
 """Parameter sets: validation, YAML round trip, PyBaMM conversion."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,6 +119,16 @@ def test_bundled_set_matches_pybamm_chen2020(chen):
 
 def test_bpx_file_is_read(tmp_path):
     pytest.importorskip("bpx")
+    source = Path(__file__).parent / "data" / "params" / "minimal_nmc_graphite.bpx.json"
+    cell = P.read_bpx(source)
+    pos = cell.positive
+    assert pos.particle_radius_m == pytest.approx(5e-6)
+    assert pos.active_volume_fraction == pytest.approx(3.9e5 * 5e-6 / 3)  # a = 3 eps / R
+    assert pos.bruggeman == pytest.approx(1.5, abs=0.01)  # transport efficiency 0.164 = 0.3^1.5
+    assert pos.material.c_max_mol_m3 == 50000
+    assert float(pos.material.ocv(0.6)) == pytest.approx(3.8)
+    assert float(pos.material.diffusivity(1.0)) == pytest.approx(5e-16)
+    assert cell.electrode_area_m2 == pytest.approx(0.01)
     with pytest.raises(P.ParameterError, match="not a usable BPX"):
         bad = tmp_path / "bad.json"
         bad.write_text('{"Header": {}}')
