@@ -1,7 +1,7 @@
-"""electrode_design: microstructural design of lithium-ion battery electrodes.
+"""Microstructural design of lithium-ion battery electrodes: GITT processing, voxel microstructures, FiPy electrochemistry, Zarr + intake results
 
-Conventions used throughout the package
----------------------------------------
+Conventions used throughout the package:
+
 - SI units inside (m, s, A, V, mol/m^3, K). Other units (mAh, µm, °C) only at input and
   output, and then the unit is in the name (``capacity_mAh``, ``thickness_um``).
 - Current sign: ``current_A > 0`` is *discharge* of the half-cell, i.e. lithiation of the
@@ -17,5 +17,9 @@ Conventions used throughout the package
   analysis, study.
 
 The modules are exported from the notebooks in ``nbs/`` (nbdev); edit those, not the modules.
-"""
+
+Modules:
+
+- `electrode_design.gitt`: Read a galvanostatic intermittent titration test, find its pulses, and turn them into the material tables of the pipeline: the relaxed open-circuit voltage and the solid-state diffusivity as functions of the state of lithiation, with uncertainties."""
+
 __version__ = "0.1.0"

@@ -1,0 +1,113 @@
+"""Benchmark of electrode_design.gitt: wall time and accuracy.
+
+Prints
+- accuracy of the model-based D_s and of Weppner-Huggins against the known D_s of the
+  synthetic PyBaMM DFN test (fixture tests/data/gitt/synthetic_dfn.csv.gz), SoL 0.3-0.9,
+  compared at the mid-pulse SoL; relaxed OCV against the true OCP;
+- wall time of the whole analysis (read_cycler + find_pulses + analyse_gitt, fits included)
+  of a 16-pulse, ~28k-row test (the same PyBaMM protocol resampled every 9 s; needs pybamm,
+  skipped otherwise) and of the real 40-file example.
+
+Run: .venv/bin/python benchmarks/bench_gitt.py
+"""
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from electrode_design import gitt  # noqa: E402
+
+FIXTURE = ROOT / "tests" / "data" / "gitt"
+EXAMPLE = ROOT / "data" / "examples" / "gitt_pybamm_param"
+
+
+def timed(fn, repeat=3):
+    times, out = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return out, min(times), float(np.median(times))
+
+
+def accuracy_report(result, truth, label):
+    d = truth["diffusivity"]
+    sol = result.sol.values
+    d_true = d["d_ref_m2_s"] * 10 ** (-(sol - d["sol_ref"]) / d["decade_sol"])
+    inside = (sol >= 0.3) & (sol <= 0.9)
+    ok = inside & (result.fit_status.values == "ok")
+    err = np.abs(result.ds.values / d_true - 1)
+    wh = result.ds_weppner_huggins.values
+    err_wh = np.abs(wh / d_true - 1)
+    factor_wh = np.maximum(wh / d_true, d_true / wh)
+    sq = result.ds_weppner_huggins_sqrt_t.values
+    factor_sq = np.maximum(sq / d_true, d_true / sq)
+    ocp = np.interp(result.sol_end.values, truth["ocp"]["sol"], truth["ocp"]["voltage_V"])
+    ocv_err = np.abs(result.ocv.values - ocp)
+    print(f"[{label}] pulses with mid SoL in 0.3-0.9: {inside.sum()} ({ok.sum()} with status ok)")
+    print(f"  model-based D_s, status ok : max {100 * err[ok].max():.1f} %, median {100 * np.median(err[ok]):.1f} %")
+    finite = inside & np.isfinite(result.ds.values)
+    print(f"  model-based D_s, all finite: max {100 * err[finite].max():.1f} %, median {100 * np.median(err[finite]):.1f} %")
+    for k in np.flatnonzero(inside & ~ok):
+        print(f"    not ok: SoL {sol[k]:.3f}: {result.fit_status.values[k]}")
+    print(f"  Weppner-Huggins dEs/dEt   : max {100 * np.nanmax(err_wh[inside]):.0f} %, median {100 * np.nanmedian(err_wh[inside]):.0f} % "
+          f"(factor {np.nanmedian(factor_wh[inside]):.1f} median, {np.nanmax(factor_wh[inside]):.1f} max, always low)")
+    print(f"  Weppner-Huggins sqrt(t)   : factor {np.nanmedian(factor_sq[inside]):.1f} median, {np.nanmax(factor_sq[inside]):.1f} max")
+    print(f"  relaxed OCV vs true OCP   : max {1e3 * np.nanmax(ocv_err):.2f} mV (all pulses)")
+
+
+def main():
+    truth = json.loads((FIXTURE / "synthetic_dfn_truth.json").read_text())
+    electrode = gitt.ElectrodeDescription(**truth["electrode"])
+    data = gitt.read_cycler(FIXTURE / "synthetic_dfn.csv.gz")
+    result, best, median = timed(lambda: gitt.analyse_gitt(data, electrode))
+    print(f"fixture: {len(data)} rows, {result.sizes['pulse']} pulses; analyse_gitt {best:.2f} s (best of 3), {median:.2f} s median")
+    accuracy_report(result, truth, "fixture, log-sampled, 0.1 mV noise")
+
+    try:
+        import make_synthetic_gitt as maker
+
+        sim, _ = maker.simulate_gitt()
+        dense = maker.cycler_like(sim, uniform_s=9.0)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "dense.csv"
+            dense.to_csv(path, index=False)
+
+            def whole():
+                frame = gitt.read_cycler(path)
+                return frame, gitt.analyse_gitt(frame, electrode)
+
+            (frame, dense_result), best, median = timed(whole)
+        print(f"\n16-pulse test, {len(frame)} rows: read + find + analyse {best:.2f} s (best of 3), {median:.2f} s median "
+              f"(target < 2 s)")
+        accuracy_report(dense_result, truth, "dense, every 9 s")
+    except ImportError:
+        print("\npybamm not installed: the 28k-row timing is skipped")
+
+    files = sorted(EXAMPLE.glob("pulse_*.csv"))
+    example_electrode = gitt.ElectrodeDescription.from_yaml(EXAMPLE / "electrode.yml")
+
+    def real():
+        frame = gitt.read_cycler(files)
+        return frame, gitt.analyse_gitt(frame, example_electrode)
+
+    (frame, real_result), best, median = timed(real)
+    statuses = {s: int((real_result.fit_status.values == s).sum()) for s in np.unique(real_result.fit_status.values)}
+    print(f"\nreal example: {len(files)} files, {len(frame)} rows, {real_result.sizes['pulse']} pulses: "
+          f"read + find + analyse {best:.2f} s (best of 3), {median:.2f} s median; statuses {statuses}")
+    print(f"  D_s {np.nanmin(real_result.ds.values):.2e} .. {np.nanmax(real_result.ds.values):.2e} m2/s, "
+          f"median C_t {np.nanmedian(real_result.c_rate_limit.values):.2f}")
+
+
+if __name__ == "__main__":
+    main()
