@@ -2,8 +2,10 @@
 
 Prints
 - accuracy of the model-based D_s and of Weppner-Huggins against the known D_s of the
-  synthetic PyBaMM DFN test (fixture tests/data/gitt/synthetic_dfn.csv.gz), SoL 0.3-0.9,
-  compared at the mid-pulse SoL; relaxed OCV against the true OCP;
+  synthetic PyBaMM DFN test, SoL 0.3-0.9, compared at the mid-pulse SoL; relaxed OCV against
+  the true OCP; for both titration protocols: the paper's (7.5 % SOC steps, fixture
+  tests/data/gitt/synthetic_dfn.csv.gz) and a finer one (2.5 % SOC steps, 2 h rests,
+  synthetic_dfn_fine.csv.gz), with the pulses next to the OCP kink at SoL ~0.31;
 - wall time of the whole analysis (read_cycler + find_pulses + analyse_gitt, fits included)
   of a 16-pulse, ~28k-row test (the same PyBaMM protocol resampled every 9 s; needs pybamm,
   skipped otherwise) and of the real 40-file example.
@@ -64,6 +66,17 @@ def accuracy_report(result, truth, label):
           f"(factor {np.nanmedian(factor_wh[inside]):.1f} median, {np.nanmax(factor_wh[inside]):.1f} max, always low)")
     print(f"  Weppner-Huggins sqrt(t)   : factor {np.nanmedian(factor_sq[inside]):.1f} median, {np.nanmax(factor_sq[inside]):.1f} max")
     print(f"  relaxed OCV vs true OCP   : max {1e3 * np.nanmax(ocv_err):.2f} mV (all pulses)")
+    signed = 100 * (result.ds.values / d_true - 1)
+    nan_as_inf = np.where(np.isfinite(signed), np.abs(signed), np.inf)
+    print(f"  model-based D_s, every pulse in 0.3-0.9: within 10 %: {(nan_as_inf[inside] < 10).sum()} of {inside.sum()} "
+          f"({(~np.isfinite(signed[inside])).sum()} without a D_s); max {np.nanmax(np.abs(signed[inside])):.1f} % of those with one")
+    wh_signed = 100 * (wh / d_true - 1)
+    print(f"  Weppner-Huggins dEs/dEt   : error {np.nanmin(wh_signed[inside]):.0f} .. {np.nanmax(wh_signed[inside]):.0f} %")
+    for k in np.flatnonzero((sol > 0.29) & (sol < 0.36)):  # around the OCP kink at SoL ~0.31
+        print(f"    SoL {result.sol_start.values[k]:.3f}-{result.sol_end.values[k]:.3f} (mid {sol[k]:.3f}): "
+              + (f"model {signed[k]:+.1f} % (1-sigma {100 * result.ds_std.values[k] / result.ds.values[k]:.1f} %), "
+                 if np.isfinite(signed[k]) else "model: no D_s, ")
+              + f"WH {wh_signed[k]:+.0f} %, status {result.fit_status.values[k]}")
 
 
 def main():
@@ -72,7 +85,15 @@ def main():
     data = gitt.read_cycler(FIXTURE / "synthetic_dfn.csv.gz")
     result, best, median = timed(lambda: gitt.analyse_gitt(data, electrode))
     print(f"fixture: {len(data)} rows, {result.sizes['pulse']} pulses; analyse_gitt {best:.2f} s (best of 3), {median:.2f} s median")
-    accuracy_report(result, truth, "fixture, log-sampled, 0.1 mV noise")
+    accuracy_report(result, truth, "fixture, paper protocol (7.5 % SOC steps), log-sampled, 0.1 mV noise")
+
+    fine_truth = json.loads((FIXTURE / "synthetic_dfn_fine_truth.json").read_text())
+    fine_data = gitt.read_cycler(FIXTURE / "synthetic_dfn_fine.csv.gz")
+    fine_electrode = gitt.ElectrodeDescription(**fine_truth["electrode"])
+    fine, best, median = timed(lambda: gitt.analyse_gitt(fine_data, fine_electrode))
+    print(f"\nfine fixture: {len(fine_data)} rows, {fine.sizes['pulse']} pulses; analyse_gitt {best:.2f} s (best of 3), "
+          f"{median:.2f} s median; rest-end drift {fine_truth['rest_end_drift_mV_per_10min']:.3f} mV/10 min max")
+    accuracy_report(fine, fine_truth, "fixture, fine protocol (2.5 % SOC steps, 2 h rests), log-sampled, 0.1 mV noise")
 
     try:
         import make_synthetic_gitt as maker

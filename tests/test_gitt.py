@@ -87,6 +87,16 @@ def synthetic_result(synthetic):
     return gitt.analyse_gitt(data, electrode)
 
 
+@pytest.fixture(scope="module")
+def synthetic_fine():
+    """The same DFN truth titrated in 2.5 % SOC steps (15 min C/10 pulses, 2 h rests)."""
+    truth = json.loads((FIXTURE / "synthetic_dfn_fine_truth.json").read_text())
+    data = gitt.read_cycler(FIXTURE / "synthetic_dfn_fine.csv.gz")
+    start = time.perf_counter()
+    result = gitt.analyse_gitt(data, ElectrodeDescription(**truth["electrode"]))
+    return result, truth, time.perf_counter() - start
+
+
 def true_d(truth, sol):
     d = truth["diffusivity"]
     return d["d_ref_m2_s"] * 10 ** (-(np.asarray(sol) - d["sol_ref"]) / d["decade_sol"])
@@ -385,6 +395,35 @@ def test_accuracy_on_synthetic_dfn(synthetic, synthetic_result):
     assert np.median(factor_wh[inside]) > 2.0
 
 
+def test_accuracy_on_synthetic_dfn_fine_titration(synthetic_fine):
+    """Finer titration (2.5 % instead of 7.5 % SOC steps) on the same DFN truth: the pulse at the
+    OCP kink (mid SoL 0.316), not identifiable with the paper's steps, gets a D_s within 5 %;
+    no pulse in SoL 0.3-0.9 fails. But the 10 % target is not met everywhere: the next pulse
+    (mid SoL 0.334, 0.325-0.343, where the OCV is flattest) is 20 % low on this fixture (10-20 %
+    low over other noise seeds), and it is reported "ok" with a 1-sigma of only 5 %. All other
+    pulses in SoL 0.3-0.9 are within 10 % (7 % at most). Measured outcome, asserted as it is."""
+    result, truth, seconds = synthetic_fine
+    assert truth["protocol"]["pulse_s"] == truth["protocol"]["first_pulse_s"] == 900.0
+    assert truth["rest_end_drift_mV_per_10min"] < 0.1  # 2 h rests: relaxation complete
+    sol, d_true, inside, ok, err, ocv_err = accuracy(result, truth)
+    assert result.sizes["pulse"] == 41 and inside.sum() == 33
+    assert list(result.fit_status.values[-3:]) == ["cut_short"] * 3
+    assert not any(s.startswith("failed") for s in result.fit_status.values[inside])
+    assert np.all(np.isfinite(result.ds.values[inside]))
+    kink = int(np.argmin(np.abs(sol - 0.316)))
+    assert sol[kink] == pytest.approx(0.316, abs=0.002) and err[kink] < 0.05
+    after = int(np.argmin(np.abs(sol - 0.334)))
+    assert sol[after] == pytest.approx(0.334, abs=0.002)
+    assert 0.10 < err[after] < 0.25 and result.ds.values[after] < d_true[after]  # the one miss, low
+    others = inside & (np.arange(sol.size) != after)
+    assert err[others].max() < 0.10
+    assert np.median(err[inside]) < 0.03
+    assert np.nanmax(np.abs(ocv_err)) < 0.5e-3  # relaxed OCV within 0.5 mV of the true OCP
+    factor_wh = np.maximum(result.ds_weppner_huggins.values / d_true, d_true / result.ds_weppner_huggins.values)
+    assert np.median(factor_wh[inside]) > 1.5 and np.all(result.ds_weppner_huggins.values[inside] < d_true[inside])
+    assert seconds < 20
+
+
 def test_dataset_structure(synthetic_result, synthetic):
     ds = synthetic_result
     assert ds.attrs["kind"] == "gitt"
@@ -482,3 +521,19 @@ def test_regenerated_pybamm_truth_matches_fixture(tmp_path):
     result = gitt.analyse_gitt(data, ElectrodeDescription(**truth["electrode"]))
     _, _, _, ok, err, ocv_err = accuracy(result, truth)
     assert ok.sum() >= 10 and err[ok].max() < 0.10 and np.nanmax(np.abs(ocv_err)) < 5e-3
+
+
+@pytest.mark.slow
+def test_regenerated_fine_titration_matches_fixture(tmp_path):
+    """Re-run the finer-titration protocol (``make_synthetic_gitt.py --protocol fine``)."""
+    os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+    pytest.importorskip("pybamm")
+    spec = importlib.util.spec_from_file_location("make_synthetic_gitt", ROOT / "benchmarks" / "make_synthetic_gitt.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    csv_path, truth_path = module.main(tmp_path, "fine")
+    fresh = pd.read_csv(csv_path)
+    stored = pd.read_csv(FIXTURE / module.FINE_CSV_NAME)
+    assert len(fresh) == len(stored)
+    assert np.allclose(fresh["Voltage [V]"], stored["Voltage [V]"], atol=2e-4)
+    assert json.loads(truth_path.read_text())["rest_end_drift_mV_per_10min"] < 0.1
