@@ -1,0 +1,150 @@
+"""Benchmark of the voxel half-cell solver (electrode_design.gpnp).
+
+Prints, for a D8-like electrode (8 µm spheres at ~0.43 active fraction, 1 µm voxels, 3C to
+cut-off): wall time, time steps, Newton and linear iterations, peak memory; the exponent k
+of time ∝ voxels^k over three sizes; the ratio of time per step to one AMG-preconditioned
+Poisson solve on the same grid; PyBaMM's DFN time for the same case.
+
+    .venv/bin/python benchmarks/bench_gpnp.py                      # three sizes up to 60x40x40
+    .venv/bin/python benchmarks/bench_gpnp.py --shapes 20x20x20 30x30x30 --c-rate 3
+
+Each size runs in a fresh process so that the peak resident memory is its own.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import resource
+import time
+import warnings
+
+os.environ.setdefault("FIPY_SOLVERS", "scipy")
+os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+
+import numpy as np
+
+
+def sphere_packing(shape, *, radius_vox=4.0, active_fraction=0.43, seed=0):
+    """Overlapping random spheres added until the active fraction is reached (touching by density)."""
+    rng = np.random.default_rng(seed)
+    Z, Y, X = shape
+    phase = np.zeros(shape, np.uint8)
+    particle = np.zeros(shape, np.int32)
+    label = 0
+    r = int(np.ceil(radius_vox))
+    offsets = np.mgrid[-r:r + 1, -r:r + 1, -r:r + 1].reshape(3, -1).T
+    offsets = offsets[(offsets ** 2).sum(axis=1) <= radius_vox ** 2]
+    while phase.mean() < active_fraction:
+        centre = rng.uniform([0, 0, 0], [Z, Y, X]).astype(int)
+        pts = centre + offsets
+        keep = np.all((pts >= 0) & (pts < np.array(shape)), axis=1)
+        pts = pts[keep]
+        free = particle[pts[:, 0], pts[:, 1], pts[:, 2]] == 0
+        if free.mean() < 0.6:  # mostly inside another sphere: skip, keeps particles distinct
+            continue
+        label += 1
+        phase[pts[:, 0], pts[:, 1], pts[:, 2]] = 1
+        sel = pts[free]
+        particle[sel[:, 0], sel[:, 1], sel[:, 2]] = label
+    return phase, particle
+
+
+def poisson_time(phase):
+    """Setup + solve time of one RS-AMG-preconditioned CG Poisson solve (two-phase coefficient)."""
+    import pyamg
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import cg
+
+    Z, Y, X = phase.shape
+    k = np.where(phase.ravel() == 1, 1.0, 55.0)
+    n = phase.size
+    idx = np.arange(n).reshape(phase.shape)
+    rows, cols, vals = [], [], []
+    for axis in range(3):
+        a = np.take(idx, np.arange(phase.shape[axis] - 1), axis=axis).ravel()
+        b = np.take(idx, np.arange(1, phase.shape[axis]), axis=axis).ravel()
+        t = 2 * k[a] * k[b] / (k[a] + k[b])
+        rows += [a, b, a, b]
+        cols += [a, b, b, a]
+        vals += [t, t, -t, -t]
+    top = idx[-1].ravel()
+    rows.append(top)
+    cols.append(top)
+    vals.append(2 * k[top])
+    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    b = np.ones(n)
+    t0 = time.perf_counter()
+    ml = pyamg.ruge_stuben_solver(A, max_coarse=300, coarse_solver="splu")
+    x, info = cg(A, b, rtol=1e-8, M=ml.aspreconditioner(), maxiter=500)
+    return time.perf_counter() - t0
+
+
+def _run(shape, c_rate, queue):
+    from electrode_design.gpnp import build_cell, discharge
+    from electrode_design.params import parameter_set
+
+    params = parameter_set("chen2020_nmc811")
+    phase, particle = sphere_packing(shape)
+    t0 = time.perf_counter()
+    cell = build_cell(phase, voxel_size_m=1e-6, params=params, particle=particle)
+    build_s = time.perf_counter() - t0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = discharge(cell, c_rate=c_rate, particle=particle, progress=False, on_failure="return")
+    poisson_s = poisson_time(phase)
+    peak_MB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    queue.put({"shape": shape, "voxels": int(np.prod(shape)), "unknowns": cell.summary()["unknowns"],
+               "active_fraction": float(phase.mean()), "particles": int(particle.max()), "build_s": build_s,
+               "wall_s": ds.attrs["wall_time_s"], "steps": ds.attrs["steps"], "newton": ds.attrs["newton_iterations"],
+               "linear": ds.attrs["linear_iterations"], "amg_setups": ds.attrs["amg_setups"],
+               "status": ds.attrs["status"], "termination": ds.attrs["termination"],
+               "capacity_dod": float(ds.depth_of_discharge[-1]), "conservation": ds.attrs["conservation_error"],
+               "poisson_s": poisson_s, "peak_MB": peak_MB, "porosity": float((phase == 0).mean()),
+               "area_m2": cell.reaction_area_m2, "volume_m3": phase.size * 1e-18, "thickness_m": shape[0] * 1e-6})
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", nargs="+", default=["24x16x16", "40x28x28", "60x40x40"],
+                        help="ZxYxX grids at 1 µm voxels (the last one is the D8 case)")
+    parser.add_argument("--c-rate", type=float, default=3.0)
+    args = parser.parse_args(argv)
+    shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes]
+    results = []
+    ctx = mp.get_context("spawn")
+    for shape in shapes:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_run, args=(shape, args.c_rate, queue))
+        proc.start()
+        res = queue.get()
+        proc.join()
+        results.append(res)
+        print(f"{'x'.join(map(str, shape)):>10}: {res['voxels']} voxels, {res['unknowns']} unknowns, "
+              f"{res['particles']} particles, active {res['active_fraction']:.3f}; wall {res['wall_s']:.1f} s "
+              f"(build {res['build_s']:.2f} s), {res['steps']} steps, {res['newton']} Newton, {res['linear']} linear, "
+              f"{res['amg_setups']} AMG setups, peak RSS {res['peak_MB']:.0f} MB; status {res['status']} "
+              f"({res['termination']}), DoD at end {res['capacity_dod']:.3f}, conservation {res['conservation']:.1e}; "
+              f"time/step {res['wall_s'] / max(res['steps'], 1):.2f} s = "
+              f"{res['wall_s'] / max(res['steps'], 1) / res['poisson_s']:.1f} x one AMG Poisson solve "
+              f"({res['poisson_s']:.2f} s)", flush=True)
+    if len(results) >= 2:
+        voxels = np.log([r["voxels"] for r in results])
+        walls = np.log([r["wall_s"] for r in results])
+        k = np.polyfit(voxels, walls, 1)[0]
+        per_newton = np.log([r["wall_s"] / max(r["newton"], 1) for r in results])
+        k_newton = np.polyfit(voxels, per_newton, 1)[0]
+        print(f"time ∝ voxels^{k:.2f} (whole discharge); time per Newton iteration ∝ voxels^{k_newton:.2f}")
+    from electrode_design.gpnp import p2d_reference
+    from electrode_design.params import parameter_set
+
+    last = results[-1]
+    p2d = p2d_reference(parameter_set("chen2020_nmc811"), c_rate=args.c_rate, porosity=last["porosity"],
+                        active_volume_fraction=last["active_fraction"], particle_radius_m=4e-6,
+                        thickness_m=last["thickness_m"], specific_area_m_1=last["area_m2"] / last["volume_m3"])
+    print(f"PyBaMM DFN, same effective properties: {p2d.attrs['wall_time_s']:.2f} s, "
+          f"DoD at cut-off {float(p2d.depth_of_discharge[-1]):.3f} (3D: {last['capacity_dod']:.3f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""Tests of the voxel half-cell solver (electrode_design.gpnp).
+
+Validation ladder: face geometry vs FiPy, area correction vs a sphere, lithium
+conservation, a voxel sphere vs a 1D spherical finite-volume reference, a small electrode
+vs PyBaMM's half-cell DFN (slow).
+"""
+import os
+import warnings
+
+os.environ.setdefault("FIPY_SOLVERS", "scipy")
+
+import numpy as np
+import pytest
+from scipy.linalg import solve_banded
+
+from electrode_design.gpnp import SolverError, build_cell, discharge, interface_area_factor, p2d_reference
+from electrode_design.params import FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, parameter_set
+
+PARAMS = parameter_set("chen2020_nmc811")
+
+
+def lattice_packing(n=12, radius=3.2, spacing=6):
+    z, y, x = np.indices((n, n, n)) + 0.5
+    phase = np.zeros((n, n, n), np.uint8)
+    particle = np.zeros((n, n, n), np.int32)
+    centres = [(a, b, c) for a in range(spacing // 2, n, spacing) for b in range(spacing // 2, n, spacing)
+               for c in range(spacing // 2, n, spacing)]
+    for label, (cz, cy, cx) in enumerate(centres, start=1):
+        inside = (z - cz) ** 2 + (y - cy) ** 2 + (x - cx) ** 2 <= radius ** 2
+        phase[inside] = 1
+        particle[inside & (particle == 0)] = label
+    return phase, particle
+
+
+def sphere_image(n, radius_vox):
+    z, y, x = np.indices((n, n, n)) + 0.5
+    c = n / 2
+    return (((z - c) ** 2 + (y - c) ** 2 + (x - c) ** 2) <= radius_vox ** 2).astype(np.uint8)
+
+
+def sphere_reference(params, *, radius_m, c_rate, cutoff_V=2.8, counter_current_density_A_m2=0.0,
+                     shells=200, steps=4000):
+    """1D finite-volume sphere (implicit Euler, constant D_s) under the galvanostatic surface flux.
+
+    Voltage = U(θ_surf) + η_BV(j, θ_surf) − η_Li(current density at the Li metal); the
+    surface SoL is extrapolated half a shell from the outer cell, as in the voxel model.
+    """
+    mat = params.positive.material
+    diffusivity = float(mat.diffusivity(0.5))
+    c_max = mat.c_max_mol_m3
+    f = FARADAY_C_MOL / (GAS_CONSTANT_J_MOL_K * params.temperature_K)
+    theta0 = params.positive.sol_initial
+    area = 4 * np.pi * radius_m ** 2
+    volume = 4 / 3 * np.pi * radius_m ** 3
+    current = c_rate * FARADAY_C_MOL * c_max * (mat.sol_max - theta0) * volume / 3600.0
+    flux = current / (FARADAY_C_MOL * area)
+    edges = np.linspace(0, radius_m, shells + 1)
+    dr = edges[1] - edges[0]
+    volumes = 4 / 3 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
+    conductance = diffusivity * 4 * np.pi * edges[1:-1] ** 2 / dr
+    dt = 3600.0 / c_rate / steps
+    banded = np.zeros((3, shells))
+    banded[1] = volumes / dt
+    banded[1, :-1] += conductance
+    banded[1, 1:] += conductance
+    banded[0, 1:] = -conductance
+    banded[2, :-1] = -conductance
+    c = np.full(shells, theta0 * c_max)
+    eta_li = np.arcsinh(counter_current_density_A_m2 / (2 * params.counter.exchange_current_density_A_m2)) * 2 / f
+    j = -current / area
+    dods, volts = [], []
+    for k in range(1, steps + 1):
+        rhs = volumes / dt * c
+        rhs[-1] += flux * area
+        c = solve_banded((1, 1), banded, rhs)
+        theta_s = (c[-1] + flux * dr / 2 / diffusivity) / c_max
+        if theta_s >= 1:
+            break
+        i0 = mat.exchange_current_density_A_m2(params.electrolyte.c_initial_mol_m3, theta_s)
+        voltage = float(mat.ocv(theta_s)) + np.arcsinh(j / (2 * i0)) * 2 / f - eta_li
+        dods.append(k * dt * c_rate / 3600.0)
+        volts.append(voltage)
+        if voltage < cutoff_V:
+            break
+    return np.array(dods), np.array(volts)
+
+
+def run_quietly(*args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return discharge(*args, progress=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def lattice():
+    phase, particle = lattice_packing()
+    return phase, particle, build_cell(phase, voxel_size_m=1e-6, params=PARAMS, particle=particle)
+
+
+@pytest.fixture(scope="module")
+def lattice_3c(lattice):
+    phase, particle, cell = lattice
+    return run_quietly(cell, c_rate=3.0, particle=particle)
+
+
+def test_area_factor_matches_sphere():
+    ball = sphere_image(20, 8)
+    factor, smooth, faces = interface_area_factor(ball)
+    r_eq = (3 * ball.sum() / (4 * np.pi)) ** (1 / 3)
+    assert abs(smooth / (4 * np.pi * r_eq ** 2) - 1) < 0.05
+    assert faces / (4 * np.pi * r_eq ** 2) > 1.3  # raw voxel faces overestimate
+
+
+def test_faces_match_fipy_connectivity(lattice):
+    fipy = pytest.importorskip("fipy")
+    phase, _, cell = lattice
+    Z, Y, X = phase.shape
+    mesh = fipy.Grid3D(nx=X, ny=Y, nz=Z, dx=1.0, dy=1.0, dz=1.0)
+    ids = np.asarray(mesh.faceCellIDs.filled(-1))
+    interior = (ids[0] >= 0) & (ids[1] >= 0)
+    a, b = ids[0][interior], ids[1][interior]
+    flat = phase.ravel()  # FiPy numbers cells x fastest, then y, then z: C order of (z, y, x)
+    reactive = np.count_nonzero((flat[a] == 1) != (flat[b] == 1))
+    top_active = np.count_nonzero(phase[-1] == 1)
+    assert cell.face_solid.size == reactive + top_active
+    assert np.allclose(cell.face_area_m2, cell.area_factor * 1e-12)
+
+
+def test_build_cell_counts(lattice):
+    phase, _, cell = lattice
+    assert cell.n_solid == int((phase == 1).sum())
+    assert cell.n_electrolyte == int((phase != 1).sum()) + cell.separator_cells * phase.shape[1] * phase.shape[2]
+    assert cell.excluded_pore_voxels == 0
+    assert 0.5 < cell.area_factor < 0.8
+
+
+def test_closed_pore_is_excluded():
+    phase = np.ones((6, 6, 6), np.uint8)
+    phase[2, 2, 2] = 0  # enclosed pore
+    phase[:, 4:, 4:] = 0  # open channel to the separator
+    cell = build_cell(phase, voxel_size_m=1e-6, params=PARAMS, area_correction=False)
+    assert cell.excluded_pore_voxels == 1
+
+
+@pytest.mark.parametrize("phase, kwargs, message", [
+    (np.zeros((4, 4), np.uint8), {}, "(Z, Y, X)"),
+    (np.full((4, 4, 4), 3, np.uint8), {}, "codes [3]"),
+    (np.zeros((4, 4, 4), np.uint8), {}, "no active-material"),
+    (np.ones((4, 4, 4), np.uint8), {}, "no non-solid"),
+    (lattice_packing()[0], {"voxel_size_m": 1.0}, "not µm"),
+    (lattice_packing()[0], {"separator_cells": 0}, "separator_cells"),
+    (lattice_packing()[0], {"nonsolid_porosity": 1.5}, "nonsolid_porosity"),
+])
+def test_build_cell_rejects_bad_input(phase, kwargs, message):
+    options = {"voxel_size_m": 1e-6, "params": PARAMS, **kwargs}
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+        build_cell(phase, **options)
+
+
+def test_discharge_rejects_bad_options(lattice):
+    _, _, cell = lattice
+    with pytest.raises(ValueError, match="c_rate"):
+        discharge(cell, c_rate=-1)
+    with pytest.raises(ValueError, match="cutoff_V"):
+        discharge(cell, c_rate=1, cutoff_V=5.0)
+    with pytest.raises(KeyError, match="target_dsol"):
+        discharge(cell, c_rate=1, solver={"target_dsl": 0.1})
+    with pytest.raises(ValueError, match="on_failure"):
+        discharge(cell, c_rate=1, on_failure="ignore")
+    with pytest.raises(TypeError, match="voxel_size_m"):
+        discharge(np.ones((4, 4, 4), np.uint8), c_rate=1)
+    with pytest.raises(ValueError, match="snapshots_dod"):
+        discharge(cell, c_rate=1, snapshots_dod=(1.2,))
+
+
+def test_lithium_conservation_and_layout(lattice, lattice_3c):
+    phase, particle, cell = lattice
+    ds = lattice_3c
+    assert ds.attrs["kind"] == "simulation"
+    assert ds.attrs["status"] == "ok"
+    assert ds.attrs["termination"] in ("cutoff", "limiting_current")
+    # charge passed = lithium gained by the solid
+    assert ds.attrs["conservation_error"] < 1e-9
+    for name in ds.variables:
+        assert "units" in ds[name].attrs and "long_name" in ds[name].attrs, name
+    assert ds.voltage.min() < 3.4 and ds.voltage.max() < 4.3
+    assert np.all(np.diff(ds.capacity.values) > 0)
+    dod = ds.snapshot_dod.values
+    assert np.allclose(dod, [0.2, 0.4, 0.6][: dod.size], atol=1e-9) and dod.size >= 2
+    assert ds.sol.shape == (dod.size,) + phase.shape
+    sol = ds.sol.values
+    assert np.isnan(sol[:, phase != 1]).all() and np.isfinite(sol[:, phase == 1]).all()
+    # mean SoL rises by the charge passed
+    theta0 = PARAMS.positive.sol_initial
+    mat = PARAMS.positive.material
+    expected = theta0 + dod * (mat.sol_max - theta0)
+    assert np.allclose(np.nanmean(sol.reshape(dod.size, -1), axis=1), expected, rtol=1e-8)
+    assert ds.particle.size == 8
+    assert (ds.particle_sol_min <= ds.particle_sol_mean).all() and (ds.particle_sol_mean <= ds.particle_sol_max).all()
+    assert (ds.particle_j_mean > 0).all()  # lithiation everywhere in a discharge
+    assert ds.particle_depth.min() > 0 and ds.particle_depth.max() < phase.shape[0] * 1e-6
+
+
+def test_failure_raises_with_partial_result(lattice):
+    _, particle, cell = lattice
+    with pytest.raises(SolverError, match=r"t = .* s \(step 3\)") as info:
+        run_quietly(cell, c_rate=1.0, max_steps=3, particle=particle)
+    partial = info.value.partial_result
+    assert partial.attrs["status"] == "failed"
+    assert partial.time.size == 3
+    with pytest.warns(RuntimeWarning, match="max_steps"):
+        ds = discharge(cell, c_rate=1.0, max_steps=2, progress=False, on_failure="return")
+    assert ds.attrs["status"] == "failed" and ds.time.size == 2
+
+
+def _sphere_vs_reference(c_rate, n=18, radius_vox=8, voxel_size_m=0.625e-6):
+    phase = sphere_image(n, radius_vox)
+    cell = build_cell(phase, voxel_size_m=voxel_size_m, params=PARAMS, nonsolid_porosity=1.0,
+                      nonsolid_ionic_factor=1.0)
+    ds = run_quietly(cell, c_rate=c_rate)
+    radius_eq = (3 * cell.solid_volume_m3 / (4 * np.pi)) ** (1 / 3)
+    dod_ref, volt_ref = sphere_reference(PARAMS, radius_m=radius_eq, c_rate=c_rate,
+                                         counter_current_density_A_m2=ds.attrs["current_A"] / cell.electrode_area_m2)
+    dod, volt = ds.depth_of_discharge.values, ds.voltage.values
+    inside = dod <= min(dod[-1], dod_ref[-1])
+    rms = float(np.sqrt(np.mean((volt[inside] - np.interp(dod[inside], dod_ref, volt_ref)) ** 2)))
+    return dod[-1] / dod_ref[-1] - 1, rms, ds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("c_rate, rms_limit_V", [
+    (1.0, 0.010),
+    pytest.param(5.0, 0.010, marks=pytest.mark.xfail(
+        reason="known limitation, measured: at 16 voxels per diameter and 5C the voxel sphere gives +2.1 % "
+               "capacity and 44 mV RMS (surface voxels with 2-3 reactive faces saturate early while the "
+               "diffusion length is ~2 voxels); at 20 voxels per diameter +1.5 % and 12.8 mV", strict=False)),
+])
+def test_voxel_sphere_matches_1d_reference(c_rate, rms_limit_V):
+    capacity_error, rms, ds = _sphere_vs_reference(c_rate)
+    assert ds.attrs["conservation_error"] < 1e-9
+    assert abs(capacity_error) < 0.02, capacity_error
+    assert rms < rms_limit_V, rms
+
+
+@pytest.mark.slow
+def test_small_electrode_matches_dfn_at_1c():
+    phase, particle = lattice_packing(n=24, radius=3.3, spacing=6)
+    cell = build_cell(phase, voxel_size_m=1e-6, params=PARAMS, particle=particle)
+    ds = run_quietly(cell, c_rate=1.0, particle=particle)
+    volume = phase.size * 1e-18
+    p2d = p2d_reference(PARAMS, c_rate=1.0, porosity=float((phase == 0).mean()),
+                        active_volume_fraction=float((phase == 1).mean()), thickness_m=phase.shape[0] * 1e-6,
+                        particle_radius_m=3.3e-6, specific_area_m_1=cell.reaction_area_m2 / volume)
+    capacity_3d = ds.depth_of_discharge.values[-1]
+    capacity_p2d = p2d.depth_of_discharge.values[-1]
+    assert abs(capacity_3d / capacity_p2d - 1) < 0.05, (capacity_3d, capacity_p2d)
