@@ -1,0 +1,83 @@
+"""The electrode-design command: each subcommand end to end on small inputs, and its errors."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from electrode_design import cli, store
+
+ROOT = Path(__file__).resolve().parent.parent
+GITT = ROOT / "data" / "examples" / "gitt_pybamm_param"
+
+
+def run(*args, catalog):
+    return cli.main(["--catalog", str(catalog), *map(str, args)])
+
+
+def test_gitt_then_catalog_list_search_show_remove(tmp_path, capsys):
+    catalog = tmp_path / "catalog.yml"
+    files = sorted(GITT.glob("pulse_*.csv"), key=lambda p: int(p.stem.split("_")[1]))[:8]
+    assert run("gitt", *files, "--electrode", GITT / "electrode.yml", "--out", "eight", catalog=catalog) == 0
+    out = capsys.readouterr().out
+    assert "8 pulses" in out and "saved as catalog entry 'eight'" in out
+    assert (tmp_path / "data" / "gitt" / "eight.png").stat().st_size > 10_000
+    assert run("catalog", "list", catalog=catalog) == 0
+    assert "eight" in capsys.readouterr().out
+    assert run("catalog", "search", "kind=gitt", "n_pulses=8", catalog=catalog) == 0
+    assert "eight" in capsys.readouterr().out
+    assert run("catalog", "search", "kind=simulation", catalog=catalog) == 0
+    assert "no matching entries" in capsys.readouterr().out
+    assert run("catalog", "show", "eight", catalog=catalog) == 0
+    assert "ds_weppner_huggins" in capsys.readouterr().out
+    assert run("catalog", "remove", "eight", catalog=catalog) == 0
+    assert store.list_results(catalog_path=catalog).empty
+
+
+def test_bad_input_is_one_clear_line_and_nothing_registered(tmp_path, capsys):
+    catalog = tmp_path / "catalog.yml"
+    not_cycler = tmp_path / "notes.csv"
+    not_cycler.write_text("colour,shape\nred,round\n")
+    code = run("gitt", not_cycler, "--electrode", GITT / "electrode.yml", catalog=catalog)
+    err = capsys.readouterr().err
+    assert code == 2 and "notes.csv" in err and "Traceback" not in err
+    assert not catalog.exists()
+    assert run("catalog", "show", "missing_entry", catalog=catalog) == 2
+    assert "no entry 'missing_entry'" in capsys.readouterr().err
+    assert run("catalog", "search", "kind", catalog=catalog) == 2
+    assert "key=value" in capsys.readouterr().err
+
+
+def test_generate_characterise_and_segment(tmp_path, capsys):
+    catalog = tmp_path / "catalog.yml"
+    assert run("generate", "--out", "tiny", "--diameter-um", 8, "--thickness-um", 24, "--width-um", 20,
+               "--voxel-um", 1, "--seed", 3, "--ds", 4e-15, catalog=catalog) == 0
+    out = capsys.readouterr().out
+    assert "tiny:" in out and "tortuosity" in out
+    ds = store.open_result("tiny", catalog_path=catalog)
+    assert ds.attrs["kind"] == "microstructure" and abs(ds.attrs["active_volume_fraction"] - 0.43) <= 0.01
+    assert run("characterise", "tiny", "--out", "tiny_again", "--no-tortuosity", catalog=catalog) == 0
+    assert "tiny_again" in set(store.list_results(catalog_path=catalog).name)
+    # a labelled volume written as .npy goes through segment
+    labels = np.asarray(ds["phase"].values, dtype=np.uint8)
+    volume = tmp_path / "labels.npy"
+    np.save(volume, labels)
+    assert run("segment", volume, "--voxel-um", 1, "--labels", "0:0,1:1", "--no-tortuosity", "--out", "seg",
+               catalog=catalog) == 0
+    seg = store.open_result("seg", catalog_path=catalog)
+    assert seg.attrs["n_particles"] > 0 and seg.attrs["source"] == "labels.npy"
+    for suffix in ("slices", "psd", "profile"):
+        assert (tmp_path / "data" / "microstructure" / f"seg_{suffix}.png").exists()
+
+
+def test_params_command_prints_the_table(capsys):
+    assert cli.main(["params", "chen2020_nmc811"]) == 0
+    assert "positive.particle_radius_m" in capsys.readouterr().out
+
+
+def test_console_script_runs():
+    exe = Path(sys.executable).with_name("electrode-design")
+    assert exe.exists(), "pip install -e . should install the electrode-design console script"
+    result = subprocess.run([str(exe), "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and "electrode_design" in result.stdout
