@@ -5,10 +5,13 @@ Prints
   synthetic PyBaMM DFN test, SoL 0.3-0.9, compared at the mid-pulse SoL; relaxed OCV against
   the true OCP; for both titration protocols: the paper's (7.5 % SOC steps, fixture
   tests/data/gitt/synthetic_dfn.csv.gz) and a finer one (2.5 % SOC steps, 2 h rests,
-  synthetic_dfn_fine.csv.gz), with the pulses next to the OCP kink at SoL ~0.31;
+  synthetic_dfn_fine.csv.gz), with the pulses next to the OCP kink at SoL ~0.31; each
+  without and with a reference OCV shape (the C/50 pseudo-OCV of the same DFN,
+  synthetic_dfn_pseudo_ocv.csv, not the true OCP);
 - wall time of the whole analysis (read_cycler + find_pulses + analyse_gitt, fits included)
   of a 16-pulse, ~28k-row test (the same PyBaMM protocol resampled every 9 s; needs pybamm,
-  skipped otherwise) and of the real 40-file example.
+  skipped otherwise) and of the real 40-file example (without and with its pseudo-OCP,
+  cathode_OCP_2_lit.csv, as the reference shape).
 
 Run: .venv/bin/python benchmarks/bench_gitt.py
 """
@@ -23,6 +26,7 @@ from pathlib import Path
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -80,12 +84,17 @@ def accuracy_report(result, truth, label):
 
 
 def main():
+    pseudo = pd.read_csv(FIXTURE / "synthetic_dfn_pseudo_ocv.csv")
+    pseudo_ref = (pseudo["sol"].to_numpy(), pseudo["voltage_V"].to_numpy())
     truth = json.loads((FIXTURE / "synthetic_dfn_truth.json").read_text())
     electrode = gitt.ElectrodeDescription(**truth["electrode"])
     data = gitt.read_cycler(FIXTURE / "synthetic_dfn.csv.gz")
     result, best, median = timed(lambda: gitt.analyse_gitt(data, electrode))
     print(f"fixture: {len(data)} rows, {result.sizes['pulse']} pulses; analyse_gitt {best:.2f} s (best of 3), {median:.2f} s median")
     accuracy_report(result, truth, "fixture, paper protocol (7.5 % SOC steps), log-sampled, 0.1 mV noise")
+    result, best, median = timed(lambda: gitt.analyse_gitt(data, electrode, ocv_reference=pseudo_ref))
+    print(f"with the C/50 pseudo-OCV reference: analyse_gitt {best:.2f} s (best of 3)")
+    accuracy_report(result, truth, "fixture, paper protocol, reference OCV shape: C/50 pseudo-OCV")
 
     fine_truth = json.loads((FIXTURE / "synthetic_dfn_fine_truth.json").read_text())
     fine_data = gitt.read_cycler(FIXTURE / "synthetic_dfn_fine.csv.gz")
@@ -94,6 +103,9 @@ def main():
     print(f"\nfine fixture: {len(fine_data)} rows, {fine.sizes['pulse']} pulses; analyse_gitt {best:.2f} s (best of 3), "
           f"{median:.2f} s median; rest-end drift {fine_truth['rest_end_drift_mV_per_10min']:.3f} mV/10 min max")
     accuracy_report(fine, fine_truth, "fixture, fine protocol (2.5 % SOC steps, 2 h rests), log-sampled, 0.1 mV noise")
+    fine, best, median = timed(lambda: gitt.analyse_gitt(fine_data, fine_electrode, ocv_reference=pseudo_ref))
+    print(f"with the C/50 pseudo-OCV reference: analyse_gitt {best:.2f} s (best of 3)")
+    accuracy_report(fine, fine_truth, "fixture, fine protocol, reference OCV shape: C/50 pseudo-OCV")
 
     try:
         import make_synthetic_gitt as maker
@@ -109,9 +121,15 @@ def main():
                 return frame, gitt.analyse_gitt(frame, electrode)
 
             (frame, dense_result), best, median = timed(whole)
-        print(f"\n16-pulse test, {len(frame)} rows: read + find + analyse {best:.2f} s (best of 3), {median:.2f} s median "
-              f"(target < 2 s)")
-        accuracy_report(dense_result, truth, "dense, every 9 s")
+            print(f"\n16-pulse test, {len(frame)} rows: read + find + analyse {best:.2f} s (best of 3), {median:.2f} s median "
+                  f"(target < 2 s)")
+            accuracy_report(dense_result, truth, "dense, every 9 s")
+            (frame, dense_result), best, median = timed(
+                lambda: (lambda f: (f, gitt.analyse_gitt(f, electrode, ocv_reference=pseudo_ref)))(gitt.read_cycler(path))
+            )
+            print(f"16-pulse test with the pseudo-OCV reference: read + find + analyse {best:.2f} s (best of 3), "
+                  f"{median:.2f} s median (target < 2 s)")
+            accuracy_report(dense_result, truth, "dense, every 9 s, reference OCV shape: C/50 pseudo-OCV")
     except ImportError:
         print("\npybamm not installed: the 28k-row timing is skipped")
 
@@ -123,11 +141,19 @@ def main():
         return frame, gitt.analyse_gitt(frame, example_electrode)
 
     (frame, real_result), best, median = timed(real)
-    statuses = {s: int((real_result.fit_status.values == s).sum()) for s in np.unique(real_result.fit_status.values)}
+    kinds = [s.split(" (")[0] for s in real_result.fit_status.values]
+    statuses = {s: kinds.count(s) for s in sorted(set(kinds))}
     print(f"\nreal example: {len(files)} files, {len(frame)} rows, {real_result.sizes['pulse']} pulses: "
           f"read + find + analyse {best:.2f} s (best of 3), {median:.2f} s median; statuses {statuses}")
     print(f"  D_s {np.nanmin(real_result.ds.values):.2e} .. {np.nanmax(real_result.ds.values):.2e} m2/s, "
           f"median C_t {np.nanmedian(real_result.c_rate_limit.values):.2f}")
+    lit = pd.read_csv(EXAMPLE / "cathode_OCP_2_lit.csv")
+    with_ref = gitt.analyse_gitt(frame, example_electrode, ocv_reference=(lit.iloc[:, 0].to_numpy(), lit.iloc[:, 1].to_numpy()))
+    mid = (real_result.sol.values > 0.36) & (real_result.sol.values < 0.92)
+    change = np.abs(with_ref.ds.values[mid] / real_result.ds.values[mid] - 1)
+    rms = with_ref.fit_rms_V.values / real_result.fit_rms_V.values
+    print(f"  with cathode_OCP_2_lit.csv as the reference shape: D_s in SoL 0.36-0.92 changes {100 * np.median(change):.1f} % "
+          f"median, {100 * change.max():.1f} % max; fit RMS ratio {np.median(rms):.3f} median, lower in {(rms < 1).sum()} of {rms.size}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,14 @@ fixture small; the relaxation is complete by then: the largest voltage drift ove
 10 min of any rest is stored in the truth file (``rest_end_drift_mV_per_10min``, must be
 < 0.1 mV). ``--protocol all`` writes both.
 
+``--protocol pseudo_ocv`` writes ``synthetic_dfn_pseudo_ocv.csv``: the pseudo-OCV curve a
+lab would record alongside a GITT, a slow C/50 discharge of the same half-cell DFN (same
+electrode, same D_s, same cut-off) from SoL 0.27, with the SoL counted from the charge
+(``sol = sol_initial + Q / (F c_max eps A L)``) and the voltage under current, so it carries
+the small ohmic, kinetic, electrolyte and solid-diffusion overpotentials of C/50 and is a few
+mV below the true OCP; 0.1 mV noise, one row per 0.002 SoL. It is the reference OCV *shape*
+for ``analyse_gitt`` and deliberately not the exact OCP that made the GITT data.
+
 The particle mesh is refined to 60 shells: with PyBaMM's default 20 the "truth" itself is
 off by about 4 % in the apparent diffusivity (measured against the Crank series).
 """
@@ -41,6 +49,8 @@ CSV_NAME = "synthetic_dfn.csv.gz"
 TRUTH_NAME = "synthetic_dfn_truth.json"
 FINE_CSV_NAME = "synthetic_dfn_fine.csv.gz"
 FINE_TRUTH_NAME = "synthetic_dfn_fine_truth.json"
+PSEUDO_OCV_NAME = "synthetic_dfn_pseudo_ocv.csv"
+PSEUDO_OCV_C_RATE = 1.0 / 50.0
 
 #: The two titration protocols: simulate_gitt arguments and the fixture file names.
 PROTOCOLS = {
@@ -96,8 +106,12 @@ def simulate_gitt(
     cutoff_V=3.4,
     c_rate=0.1,
     particle_shells=60,
+    steps=None,
 ):
     """Run the half-cell DFN through a GITT protocol; 1 s output, discharge current positive.
+
+    ``steps``, when given, replaces the GITT protocol: a callable taking the C/1 current (A)
+    and returning the list of PyBaMM experiment steps.
 
     Returns a DataFrame with ``time_s``, ``current_A``, ``voltage_V``, ``step`` and a dict
     with the truth (electrode, protocol).
@@ -138,11 +152,14 @@ def simulate_gitt(
         * (1.0 - e["sol_initial"])
     )
     current_A = c_rate * capacity_C / 3600.0
+    custom = steps
     steps = [f"Rest for {initial_rest_s} seconds (1 second period)"]
     for k in range(n_pulses):
         duration = first_pulse_s if k == 0 else pulse_s
         steps.append(f"Discharge at {current_A} A for {duration} seconds or until {cutoff_V} V (1 second period)")
         steps.append(f"Rest for {rest_s} seconds (1 second period)")
+    if custom is not None:
+        steps = custom(capacity_C / 3600.0)
     experiment = pybamm.Experiment(steps)
     var_pts = dict(model.default_var_pts)
     var_pts["r_p"] = particle_shells
@@ -241,9 +258,38 @@ def rest_end_drift_V(data, window_s=600.0):
     return np.asarray(drifts)
 
 
+def simulate_pseudo_ocv(*, c_rate=PSEUDO_OCV_C_RATE, cutoff_V=3.4, sol_step=0.002, noise_V=1e-4, seed=1):
+    """A slow constant-current discharge of the same DFN, as a lab's pseudo-OCV curve.
+
+    Returns a DataFrame with ``sol`` (from the charge passed, on a ``sol_step`` grid) and
+    ``voltage_V`` (the voltage under current, with ``noise_V`` Gaussian noise).
+    """
+
+    def steps(one_c_A):
+        return [f"Discharge at {c_rate * one_c_A} A for {int(3.0 / c_rate)} hours or until {cutoff_V} V (60 second period)"]
+
+    data, truth = simulate_gitt(steps=steps)
+    e = truth["electrode"]
+    capacity = 96485.33212 * e["c_max_mol_m3"] * e["active_volume_fraction"] * e["electrode_area_m2"] * e["thickness_m"]
+    t = data["time_s"].to_numpy()
+    current = data["current_A"].to_numpy()
+    charge = np.r_[0.0, np.cumsum(0.5 * (current[1:] + current[:-1]) * np.diff(t))]
+    sol = e["sol_initial"] + charge / capacity
+    grid = np.arange(np.ceil(sol[1] / sol_step) * sol_step, sol[-1], sol_step)
+    voltage = np.interp(grid, sol, data["voltage_V"].to_numpy())
+    voltage = voltage + np.random.default_rng(seed).normal(0.0, noise_V, grid.size)
+    return pd.DataFrame({"sol": grid.round(6), "voltage_V": voltage.round(6)})
+
+
 def main(out_dir=FIXTURE_DIR, protocol="paper"):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if protocol == "pseudo_ocv":
+        curve = simulate_pseudo_ocv()
+        path = out_dir / PSEUDO_OCV_NAME
+        curve.to_csv(path, index=False)
+        print(f"wrote {path} ({len(curve)} rows, SoL {curve.sol.iloc[0]:.3f}-{curve.sol.iloc[-1]:.3f})")
+        return path, None
     spec = PROTOCOLS[protocol]
     data, truth = simulate_gitt(**spec["simulation"])
     cycler = cycler_like(data)
@@ -262,7 +308,7 @@ def main(out_dir=FIXTURE_DIR, protocol="paper"):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", nargs="?", default=FIXTURE_DIR)
-    parser.add_argument("--protocol", choices=[*PROTOCOLS, "all"], default="paper")
+    parser.add_argument("--protocol", choices=[*PROTOCOLS, "pseudo_ocv", "all"], default="paper")
     args = parser.parse_args()
-    for name in PROTOCOLS if args.protocol == "all" else [args.protocol]:
+    for name in [*PROTOCOLS, "pseudo_ocv"] if args.protocol == "all" else [args.protocol]:
         main(args.out_dir, name)

@@ -607,7 +607,9 @@ class ElectrodeDescription:
     sol_initial : float, optional
         State of lithiation at the start of the test; inferred from ``ocv_table`` when None.
     ocv_table : (sol, voltage_V) pair of sequences, optional
-        A reference OCV curve, used only to infer ``sol_initial``.
+        A reference OCV curve (e.g. a slow pseudo-OCV discharge, or a CSV path in YAML):
+        used to infer ``sol_initial`` when that is None, and by `analyse_gitt` for the shape
+        of the OCV between the relaxed GITT points.
     notes : str
         Free text: where the numbers come from.
     """
@@ -791,8 +793,9 @@ def _weppner_huggins(t, voltage, current, pulse, radius_m, min_signal_V=2e-4):
     return d_ratio, d_sqrt
 
 # %% ../nbs/02_gitt.ipynb #6d5b9672
-def _ocv_interpolant(sol, voltage):
-    """Monotone (PCHIP) OCV curve through the nodes, extended linearly beyond them."""
+def _ocv_interpolant(sol, voltage, reference=None):
+    """OCV curve through the nodes: monotone PCHIP extended linearly beyond them or, with a
+    ``reference`` (sol, voltage) curve, its shape plus a PCHIP correction through the nodes."""
     order = np.argsort(sol)
     sol, voltage = np.asarray(sol, float)[order], np.asarray(voltage, float)[order]
     keep = np.r_[True, np.diff(sol) > 1e-9]
@@ -810,7 +813,35 @@ def _ocv_interpolant(sol, voltage):
         y = np.where(x < lo, voltage[0] + s_lo * (x - lo), y)
         return np.where(x > hi, voltage[-1] + s_hi * (x - hi), y)
 
-    return ocv
+    if reference is None:
+        return ocv
+    r_sol, r_volt = _reference_curve(reference)
+    r_lo, r_hi = r_sol[0], r_sol[-1]
+    p_lo, p_hi = float(ocv(r_lo)), float(ocv(r_hi))
+
+    def u_ref(x):
+        y = np.interp(x, r_sol, r_volt)
+        y = np.where(x < r_lo, r_volt[0] + ocv(x) - p_lo, y)
+        return np.where(x > r_hi, r_volt[-1] + ocv(x) - p_hi, y)
+
+    correction = PchipInterpolator(sol, voltage - u_ref(sol), extrapolate=False)
+
+    def shaped(x):
+        x = np.asarray(x, dtype=float)
+        return u_ref(x) + correction(np.clip(x, lo, hi))
+
+    return shaped
+
+
+def _reference_curve(table):
+    """A reference OCV table as sorted arrays with repeated SoL values averaged."""
+    r_sol, r_volt = (np.asarray(v, dtype=float) for v in table)
+    order = np.argsort(r_sol, kind="stable")
+    r_sol, r_volt = r_sol[order], r_volt[order]
+    unique, inverse = np.unique(r_sol, return_inverse=True)
+    if unique.size < r_sol.size:
+        r_volt = np.bincount(inverse, r_volt) / np.bincount(inverse)
+    return unique, r_volt
 
 
 _EDGE_SKIP_S = 20.0  # s left out after each current edge (at most 5 % of the segment)
@@ -889,6 +920,7 @@ def _fit_pulse(window, ocv, *, rate, c_init, mesh, ln_td_grid, beta=0.0, sol_ref
 
 
 _SLOPE_JUMP_LIMIT = 2.5
+_FLAT_OCV_RATIO = 1.5  # |ΔE_s| / |I R_s| below which a pulse is "uncertain: flat OCV" (measured below)
 
 
 def _local_slopes(sol, ln_d, max_abs=15.0):
@@ -944,6 +976,7 @@ def analyse_gitt(
     electrode: ElectrodeDescription,
     *,
     pulses: pd.DataFrame | None = None,
+    ocv_reference: tuple | dict | bool | None = None,
     progress: bool = False,
 ) -> xr.Dataset:
     """OCV(SoL) and D_s(SoL) from a GITT test, with the model-based fit and Weppner–Huggins.
@@ -955,6 +988,10 @@ def analyse_gitt(
     electrode : ElectrodeDescription
     pulses : DataFrame, optional
         As from `find_pulses` (found with its defaults when None).
+    ocv_reference : (sol, voltage_V) pair or dict, optional
+        Reference OCV curve (a slow pseudo-OCV) whose shape is used between the relaxed
+        points: U = U_ref + PCHIP(V_k − U_ref(s_k)). Default (None): the electrode's
+        ``ocv_table`` if it has one; False: none, PCHIP through the relaxed points.
     progress : bool
         Show a progress bar over the pulses.
 
@@ -984,6 +1021,12 @@ def analyse_gitt(
     if missing:
         raise ValueError(f"pulses: missing column(s) {missing}; expected the table of find_pulses")
     pulses = pulses.reset_index(drop=True)
+    if ocv_reference is None or ocv_reference is True:
+        reference = electrode.ocv_table
+    elif ocv_reference is False:
+        reference = None
+    else:
+        reference = _validate_ocv_table(ocv_reference)
     n_p = len(pulses)
     radius = electrode.particle_radius_m
     capacity = electrode.capacity_C
@@ -1006,7 +1049,23 @@ def analyse_gitt(
     sol_start, sol_end = sol0 + cum_start, sol0 + cum_end
     sol_mid = 0.5 * (sol_start + sol_end)
     ok_nodes = np.isfinite(node_v)
-    ocv = _ocv_interpolant(sol0 + node_sol[ok_nodes], node_v[ok_nodes])
+    shape_sol = sol0 + node_sol[ok_nodes]
+    if reference is not None:
+        inside_ref = (shape_sol >= reference[0][0]) & (shape_sol <= reference[0][-1])
+        if inside_ref.sum() < 2:
+            ocv_shape = (
+                f"PCHIP through the relaxed points; the reference OCV (SoL {reference[0][0]:.3f}-{reference[0][-1]:.3f}) "
+                "holds fewer than 2 of them and is not used"
+            )
+            reference = None
+        else:
+            ocv_shape = (
+                f"reference OCV shape (SoL {reference[0][0]:.3f}-{reference[0][-1]:.3f}, {len(reference[0])} points) "
+                "plus a PCHIP correction through the relaxed points: U = U_ref + PCHIP(V_k - U_ref(s_k))"
+            )
+    else:
+        ocv_shape = "PCHIP through the relaxed points (no reference OCV)"
+    ocv = _ocv_interpolant(shape_sol, node_v[ok_nodes], reference)
 
     # --- Weppner-Huggins and edge resistances -----------------------------------------
     d_wh = np.full(n_p, np.nan)
@@ -1129,8 +1188,21 @@ def analyse_gitt(
         for j in (k - 1, k + 1):
             if 0 <= j < n_p and np.isfinite(node_slope[j]) and np.isfinite(node_slope[k]) and min(node_slope[j], node_slope[k]) > 0:
                 slope_jump[k] = max(slope_jump[k], node_slope[j] / node_slope[k], node_slope[k] / node_slope[j])
+    # OCV change over the pulse against the instantaneous (ohmic + kinetic) drop: where the
+    # OCV is this flat, the electrode-scale polarisation the particle model does not have is
+    # comparable with the diffusion signal (criterion measured on the DFN fixtures below).
+    d_es = np.abs(ocv_after - pulses["voltage_before_V"].to_numpy(dtype=float))
+    ir_drop = np.abs(pulses["current_A"].to_numpy(dtype=float) * second["r_s"])
+    flat_ratio = np.where(ir_drop > 0, d_es / np.where(ir_drop > 0, ir_drop, 1.0), np.inf)
     fit_status = []
     for k in range(n_p):
+        uncertain = []
+        if slope_jump[k] > _SLOPE_JUMP_LIMIT:
+            uncertain.append(f"the OCV slope changes {slope_jump[k]:.1f}x to a neighbouring pulse (plateau edge)")
+        if np.isfinite(flat_ratio[k]) and flat_ratio[k] < _FLAT_OCV_RATIO:
+            uncertain.append(
+                f"flat OCV (|ΔE_s| {1e3 * d_es[k]:.1f} mV < {_FLAT_OCV_RATIO:g} x the I·R_s drop {1e3 * ir_drop[k]:.1f} mV)"
+            )
         if second["reason"][k]:
             fit_status.append(second["reason"][k])
         elif not np.isfinite(ln_td[k]):
@@ -1139,10 +1211,8 @@ def analyse_gitt(
             fit_status.append(f"failed: D_s not identifiable (1-sigma factor {math.exp(second['sigma'][k]):.1f})")
         elif bool(pulses["cut_short"].iloc[k]):
             fit_status.append("cut_short")
-        elif slope_jump[k] > _SLOPE_JUMP_LIMIT:
-            fit_status.append(
-                f"uncertain: the OCV slope changes {slope_jump[k]:.1f}x to a neighbouring pulse (plateau edge)"
-            )
+        elif uncertain:
+            fit_status.append("uncertain: " + "; ".join(uncertain))
         else:
             fit_status.append("ok")
     failed = np.array([s.startswith("failed") for s in fit_status])
@@ -1166,7 +1236,7 @@ def analyse_gitt(
         "electrode": electrode.to_dict(),
         "sol_initial_used": sol0,
         "options": {"model": "spherical single particle, D(c) = D_mid exp(beta (c - sol_mid)), V = U(sol_surf) - I R_s",
-                    "shells": int(mesh["volume"].size), "samples_per_segment": 60,
+                    "shells": int(mesh["volume"].size), "samples_per_segment": 60, "ocv_shape": ocv_shape,
                     "current_threshold_A": pulses.attrs.get("current_threshold_A")},
     }
     params["electrode"].pop("ocv_table", None)
@@ -1212,6 +1282,7 @@ def analyse_gitt(
         "repairs": list(data.attrs.get("repairs", [])),
         "sol_initial_source": sol_source,
         "ocv_note": "ocv is the last voltage of the rest after each pulse, at sol_end",
+        "ocv_shape": ocv_shape,
     }
     return ds
 
