@@ -325,7 +325,9 @@ def _cmd_params(args) -> int:
 def _cmd_explore(args) -> int:
     from electrode_design import explore
 
-    explore.launch_jupyterlab(catalog_path=args.catalog, port=args.port, open_browser=not args.no_browser, wait=True)
+    extra = ["--ServerApp.allow_root=True"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    explore.launch_jupyterlab(catalog_path=args.catalog, port=args.port, open_browser=not args.no_browser,
+                              extra_args=extra, wait=True)
     return 0
 
 
