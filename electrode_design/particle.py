@@ -22,7 +22,7 @@ from scipy.optimize import brentq
 
 from . import __version__
 from .params import (FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, ActiveMaterial, CellParameters,
-                                     ParameterError)
+                                     ParameterError, _validate_positive)
 
 # %% auto #0
 __all__ = ['ParticleSolverError', 'discharge_sphere', 'pulse_sphere', 'crank_sphere_surface_sol', 'orientation_factors',
@@ -44,15 +44,8 @@ class ParticleSolverError(RuntimeError):
 _DEFAULT_CUTOFF_V = 2.8
 
 
-def _check_positive(name: str, value) -> float:
-    """``value`` as a float, or `ParameterError` naming ``name`` if it is not a finite number > 0."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a positive number, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise ParameterError(f"{name} must be a positive finite number, got {value!r}")
-    return number
+# positive finite numbers are validated exactly as the parameter sets validate them
+_check_positive = _validate_positive
 
 
 def _check_sol(name: str, value, material: ActiveMaterial) -> float:
