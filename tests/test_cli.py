@@ -35,6 +35,19 @@ def test_gitt_then_catalog_list_search_show_remove(tmp_path, capsys):
     assert store.list_results(catalog_path=catalog).empty
 
 
+def test_gitt_with_an_ocv_reference(tmp_path, capsys):
+    catalog = tmp_path / "catalog.yml"
+    files = sorted(GITT.glob("pulse_*.csv"), key=lambda p: int(p.stem.split("_")[1]))[4:12]
+    assert run("gitt", *files, "--electrode", GITT / "electrode.yml", "--out", "with_ref", "--no-plot",
+               "--ocv-reference", GITT / "cathode_OCP_2_lit.csv", catalog=catalog) == 0
+    ds = store.open_result("with_ref", catalog_path=catalog)
+    assert "reference" in ds.attrs["ocv_shape"] and ds.sizes["pulse"] == 8
+    bad = tmp_path / "one_column.csv"
+    bad.write_text("sol\n0.1\n0.2\n")
+    assert run("gitt", *files, "--electrode", GITT / "electrode.yml", "--ocv-reference", bad, catalog=catalog) == 2
+    assert "two numeric columns" in capsys.readouterr().err
+
+
 def test_bad_input_is_one_clear_line_and_nothing_registered(tmp_path, capsys):
     catalog = tmp_path / "catalog.yml"
     not_cycler = tmp_path / "notes.csv"
