@@ -85,6 +85,15 @@ class _Conditions:
                 "temperature_K": self.temperature_K, "cutoff_V": self.cutoff_V}
 
 
+def _resolve_radius(radius_m, params: CellParameters | None) -> float:
+    """The particle radius (m): ``radius_m`` if given, else the parameter set's, validated."""
+    if radius_m is None:
+        if params is None:
+            raise ParameterError("radius_m is required when material is an ActiveMaterial")
+        radius_m = params.positive.particle_radius_m
+    return _check_positive("radius_m", radius_m)
+
+
 def _resolve_conditions(material, *, sol_initial, c_e_mol_m3, temperature_K, cutoff_V) -> tuple[_Conditions, CellParameters | None]:
     """Take an `ActiveMaterial` or `CellParameters`; fill unset options from the latter."""
     params = None
@@ -792,11 +801,7 @@ def discharge_sphere(material: ActiveMaterial | CellParameters, *, radius_m: flo
     """
     conditions, params = _resolve_conditions(material, sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3,
                                              temperature_K=temperature_K, cutoff_V=cutoff_V)
-    if radius_m is None:
-        if params is None:
-            raise ParameterError("radius_m is required when material is an ActiveMaterial")
-        radius_m = params.positive.particle_radius_m
-    radius_m = _check_positive("radius_m", radius_m)
+    radius_m = _resolve_radius(radius_m, params)
     c_rate = _check_positive("c_rate", c_rate)
     _check_n_cells(n_cells)
     return _run_radial(conditions, radius_m=radius_m, segments_c_rate=[(c_rate, None)], n_cells=n_cells,
@@ -865,11 +870,7 @@ def pulse_sphere(material: ActiveMaterial | CellParameters, *, radius_m: float |
     """
     conditions, params = _resolve_conditions(material, sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3,
                                              temperature_K=temperature_K, cutoff_V=cutoff_V)
-    if radius_m is None:
-        if params is None:
-            raise ParameterError("radius_m is required when material is an ActiveMaterial")
-        radius_m = params.positive.particle_radius_m
-    radius_m = _check_positive("radius_m", radius_m)
+    radius_m = _resolve_radius(radius_m, params)
     c_rate = _check_positive("c_rate", c_rate)
     pulse_s = _check_positive("pulse_s", pulse_s)
     rest_s = _check_positive("rest_s", rest_s)
