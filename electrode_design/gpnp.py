@@ -23,18 +23,20 @@ from scipy.interpolate import PchipInterpolator
 import electrode_design
 from .params import FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, CellParameters, SolTable
 
-__all__ = ["SolverError", "GpnpCell", "build_cell", "discharge", "p2d_reference", "interface_area_factor"]
+__all__ = ["SolverError", "GpnpCell", "build_cell", "discharge", "Discharge", "Rest", "pulse_train",
+           "run_protocol", "p2d_reference", "interface_area_factor"]
 
 # %% auto #0
-__all__ = ['SolverError', 'interface_area_factor', 'GpnpCell', 'build_cell', 'discharge', 'p2d_reference']
+__all__ = ['SolverError', 'interface_area_factor', 'GpnpCell', 'build_cell', 'Discharge', 'Rest', 'pulse_train', 'discharge',
+           'run_protocol', 'p2d_reference']
 
 # %% ../nbs/05_gpnp.ipynb #d622c6f7
 class SolverError(RuntimeError):
-    """A discharge could not be continued; ``partial_result`` holds what was computed so far.
+    """A discharge or protocol could not be continued; ``partial_result`` holds what was computed so far.
 
     The message names the simulated time, the step and the residual at which the solver
-    gave up. ``partial_result`` is the `xarray.Dataset` of `discharge` with
-    ``attrs["status"] == "failed"``.
+    gave up. ``partial_result`` is the `xarray.Dataset` of `discharge` or `run_protocol`
+    with ``attrs["status"] == "failed"``.
     """
 
     def __init__(self, message: str, partial_result=None):
@@ -901,7 +903,7 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
         # border row: voltage error Rs/(∂Rs/∂φ_s) (V); with φ_s fixed, the relative current error
         # (near saturation ∂Rs/∂φ_s → 0 and the voltage is ill-determined: a relative current error suffices)
         # (×1e3: a current error of 1e-12 relative per step at the default tolerance keeps lithium conserved)
-        current_error = 1e3 * abs(Rs) / current_A
+        current_error = 1e3 * abs(Rs) / (abs(current_A) if current_A else cell.one_c_current_A)  # at rest: vs 1C
         border = current_error if event else min(abs(Rs / d) if d else np.inf, current_error)
         residual = max(float(scaled.max()), border)
         if not np.isfinite(residual):
@@ -993,12 +995,416 @@ def _validate_rate(c_rate, cutoff_V, params):
         raise ValueError(f"cutoff_V must be between 0 and the maximum OCV {u_max:.3f} V, got {cutoff_V!r}")
     return rate, cut
 
+# %% ../nbs/05_gpnp.ipynb #b2e1d4c3
+def _step_number(step: str, name: str, value, *, optional: bool = False) -> float | None:
+    """``value`` as a positive finite float; the error names the step and the field."""
+    if value is None and optional:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{step}: {name} must be a number, got {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{step}: {name} must be a positive finite number, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class Discharge:
+    """Constant-current discharge (lithiation) at a C-rate until the cut-off voltage or a duration.
+
+    Parameters
+    ----------
+    c_rate : float
+        Rate, > 0; 1C as in `discharge` (``cell.one_c_current_A``).
+    cutoff_V : float
+        Lower cut-off voltage vs Li/Li⁺, located as an event (see `discharge`); checked
+        against the OCV range of the cell's material by `run_protocol`.
+    duration_s : float, optional
+        Longest duration of the step (s); ``None``: until the cut-off.
+
+    Examples
+    --------
+    >>> Discharge(c_rate=3, cutoff_V=2.8)
+    Discharge(c_rate=3.0, cutoff_V=2.8, duration_s=None)
+    """
+
+    c_rate: float
+    cutoff_V: float = 2.8
+    duration_s: float | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "c_rate", _step_number("Discharge", "c_rate", self.c_rate))
+        object.__setattr__(self, "cutoff_V", _step_number("Discharge", "cutoff_V", self.cutoff_V))
+        object.__setattr__(self, "duration_s", _step_number("Discharge", "duration_s", self.duration_s, optional=True))
+
+    def to_dict(self) -> dict:
+        return {"type": "Discharge", "c_rate": self.c_rate, "cutoff_V": self.cutoff_V, "duration_s": self.duration_s}
+
+
+@dataclass(frozen=True)
+class Rest:
+    """Open circuit (zero current) for ``duration_s`` seconds: the cell relaxes.
+
+    Examples
+    --------
+    >>> Rest(duration_s=600)
+    Rest(duration_s=600.0)
+    """
+
+    duration_s: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "duration_s", _step_number("Rest", "duration_s", self.duration_s))
+
+    def to_dict(self) -> dict:
+        return {"type": "Rest", "duration_s": self.duration_s}
+
+
+def pulse_train(c_rate: float, *, pulse_s: float, rest_s: float, n_pulses: int,
+                cutoff_V: float = 2.8) -> list[Discharge | Rest]:
+    """GITT-like protocol: ``n_pulses`` × (discharge pulse of ``pulse_s`` at ``c_rate``, rest of ``rest_s``).
+
+    Each pulse also stops at ``cutoff_V``.
+
+    Examples
+    --------
+    >>> pulse_train(1, pulse_s=360, rest_s=1800, n_pulses=2)  # doctest: +NORMALIZE_WHITESPACE
+    [Discharge(c_rate=1.0, cutoff_V=2.8, duration_s=360.0), Rest(duration_s=1800.0),
+     Discharge(c_rate=1.0, cutoff_V=2.8, duration_s=360.0), Rest(duration_s=1800.0)]
+    """
+    if isinstance(n_pulses, bool) or not isinstance(n_pulses, (int, np.integer)) or n_pulses < 1:
+        raise ValueError(f"n_pulses must be a positive integer, got {n_pulses!r}")
+    pulse = Discharge(c_rate=c_rate, cutoff_V=cutoff_V, duration_s=pulse_s)
+    rest = Rest(duration_s=rest_s)
+    return [pulse, rest] * int(n_pulses)
+
+
+def _validate_protocol(steps, params) -> list:
+    """The steps as a list, each re-checked (also against the OCV range); errors name ``steps[i]``."""
+    if isinstance(steps, (Discharge, Rest)):
+        raise TypeError(f"steps must be a list of steps, got a single {steps!r}; pass [{steps!r}]")
+    if isinstance(steps, (str, bytes, dict)) or not hasattr(steps, "__iter__"):
+        raise TypeError(f"steps must be a list of Discharge / Rest objects, got {steps!r}")
+    steps = list(steps)
+    if not steps:
+        raise ValueError("steps is empty: give at least one Discharge or Rest")
+    for index, step in enumerate(steps):
+        if isinstance(step, Discharge):
+            try:
+                _validate_rate(step.c_rate, step.cutoff_V, params)
+                _step_number("Discharge", "duration_s", step.duration_s, optional=True)
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"steps[{index}] = {step!r}: {error}") from None
+        elif isinstance(step, Rest):
+            try:
+                _step_number("Rest", "duration_s", step.duration_s)
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"steps[{index}] = {step!r}: {error}") from None
+        else:
+            raise TypeError(f"steps[{index}] = {step!r} is a {type(step).__name__}; expected Discharge or Rest "
+                            "(protocols are objects, e.g. Discharge(c_rate=1, cutoff_V=2.8), Rest(duration_s=600))")
+    return steps
+
+# %% ../nbs/05_gpnp.ipynb #d4c3f6a5
+def _resolve_cell(cell_or_phase, params, particle, voxel_size_m, build_options, caller: str) -> GpnpCell:
+    """The `GpnpCell` to run: the one given, or one built from a phase image."""
+    if isinstance(cell_or_phase, GpnpCell):
+        cell = cell_or_phase
+        if params is not None and params is not cell.params and params.to_dict() != cell.params.to_dict():
+            warnings.warn("params differ from the parameters the cell was built with; using the cell's", stacklevel=3)
+        if build_options:
+            raise TypeError(f"build options {sorted(build_options)} need a phase image, not a built cell")
+        return cell
+    if params is None or voxel_size_m is None:
+        raise TypeError(f"{caller} of a phase image needs params= and voxel_size_m=")
+    return build_cell(cell_or_phase, voxel_size_m=voxel_size_m, params=params, particle=particle, **build_options)
+
+
+def _solver_options(solver: dict | None) -> dict:
+    opts = dict(_SOLVER_DEFAULTS)
+    if solver:
+        unknown = [k for k in solver if k not in opts]
+        if unknown:
+            import difflib
+            close = difflib.get_close_matches(unknown[0], list(opts), n=3)
+            raise KeyError(f"unknown solver option {unknown[0]!r}" + (f"; did you mean {close}?" if close else ""))
+        opts.update(solver)
+    return opts
+
+
+def _validate_run_options(cell, particle, snapshots_dod, on_failure):
+    if on_failure not in ("raise", "return"):
+        raise ValueError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
+    if particle is not None and np.shape(particle) != cell.shape:
+        raise ValueError(f"particle has shape {np.shape(particle)}, the cell has {cell.shape}")
+    dods = sorted(float(x) for x in snapshots_dod)
+    if any(not (0 < x < 1) for x in dods):
+        raise ValueError(f"snapshots_dod must lie in (0, 1), got {list(snapshots_dod)}")
+    return dods
+
+
+def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int, progress: bool, particle,
+         on_failure: str, on_cutoff: str, snapshot_step_ends: bool, label: str) -> xr.Dataset:
+    """Run the protocol ``steps`` (validated) from the initial state; the time loop of `discharge` and `run_protocol`.
+
+    Each protocol step starts with a short step (``event_dt_fraction`` of its nominal time)
+    that only settles the instantaneous overpotentials after the current changes; then
+    implicit-Euler steps under step control on ``target_dsol`` and ``target_dV``, landing
+    exactly on snapshot depths of discharge and on the step's end. A `Discharge` ends at
+    its duration or at its cut-off (located as an event), a `Rest` at its duration.
+    """
+    params = cell.params
+    wall0 = time.perf_counter()
+    m = _Model(cell)
+    capacity_C = cell.theoretical_capacity_C
+    rates_c = [s.c_rate for s in steps if isinstance(s, Discharge)]
+    t_reference = 3600.0 / max(rates_c) if rates_c else 3600.0  # time scale of a rest's first steps
+    sol0 = params.positive.sol_initial
+    c0 = m.c0
+    ne = cell.n_electrolyte
+    state = {"theta": np.full(cell.n_solid, sol0), "w": np.zeros(ne), "phi": np.zeros(ne),
+             "phi_s": float(m.ocv(np.array(sol0))) - 0.02, "v": np.full(cell.face_area_m2.size, _logit(sol0))}
+    old = {"theta": state["theta"].copy(), "c": np.full(ne, c0)}
+    counters = {"newton": 0, "linear": 0, "amg_setups": 0, "rejected": 0}
+    series = {"time": [], "voltage": [], "newton": [], "current": [], "charge": [], "step": []}
+    snaps = []
+    t = 0.0
+    charge = 0.0  # discharge charge passed (C)
+    status, message, reason = "ok", "", ""
+    step_terminations = []
+    conservation_steps = []
+    last_theta_f = _sigmoid(state["v"])[0]
+    # planned duration of each protocol step for the progress bar (a discharge to the cut-off: to full)
+    planned, charge_plan = [], 0.0
+    for s in steps:
+        if isinstance(s, Rest):
+            planned.append(s.duration_s)
+            continue
+        current_s = s.c_rate * cell.one_c_current_A
+        to_full = max(capacity_C - charge_plan, 0.0) / current_s
+        planned.append(to_full if s.duration_s is None else min(s.duration_s, to_full))
+        charge_plan += current_s * planned[-1]
+    planned_total = sum(planned) or 1.0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        desc = f"gPNP {steps[0].c_rate:g}C" if label == "discharge" else f"gPNP protocol ({len(steps)} steps)"
+        bar = tqdm(total=100, desc=desc, unit="%" if label != "discharge" else "% DoD", leave=False)
+    step = 0  # accepted time steps, all protocol steps together
+    import pyamg  # noqa: F401  (loads scipy's BLAS before the thread limit is applied)
+
+    blas = _OneBlasThread().__enter__()
+    try:
+        for index, spec in enumerate(steps):
+            resting = isinstance(spec, Rest)
+            current = 0.0 if resting else spec.c_rate * cell.one_c_current_A
+            cutoff = None if resting else spec.cutoff_V
+            t_nominal = t_reference if resting else 3600.0 / spec.c_rate
+            if resting:
+                max_dt = opts["max_dt_s"] or max(t_nominal / 40.0, spec.duration_s / 10.0)
+            else:
+                max_dt = opts["max_dt_s"] or t_nominal / 40.0
+            t_start, charge_start = t, charge
+            t_end = None if spec.duration_s is None else t_start + spec.duration_s
+            # snapshot depths of discharge still ahead, as times within this (constant-current) step
+            snap_targets, snap_dods = [], []
+            if current > 0:
+                for d in dods:
+                    if d * capacity_C > charge_start * (1 + 1e-12):
+                        snap_targets.append(t_start + (d * capacity_C - charge_start) / current)
+                        snap_dods.append(d)
+            dt = opts["event_dt_fraction"] * t_nominal  # the settling step after the current changes
+            sub = 0  # accepted time steps within this protocol step
+            predicted_cutoff = None
+            rates = None
+            last_slope = None
+            cooldown = 0
+            dt_sol = max_dt
+            step_reason = ""
+            while True:
+                if step >= max_steps:
+                    status, reason = "failed", "max_steps"
+                    message = (f"{label} stopped at t = {t:.6g} s (step {step}): max_steps={max_steps} reached "
+                               f"at voltage {series['voltage'][-1] if series['voltage'] else float('nan'):.4f} V")
+                    break
+                next_snap = next((ts for ts in snap_targets if ts > t * (1 + 1e-12)), None)
+                dt_try = dt
+                if next_snap is not None and t + dt_try > next_snap:
+                    dt_try = next_snap - t
+                to_end = False
+                if t_end is not None and t + dt_try >= t_end:
+                    dt_try = t_end - t
+                    to_end = True
+                newton_before = counters["newton"]
+                previous_V = series["voltage"][-1] if series["voltage"] else float(m.ocv(np.array(sol0)))
+                in_step = series["voltage"][len(series["voltage"]) - sub:]
+                falling = len(in_step) > 1 and in_step[-1] < in_step[-2]
+                located = None
+                below = False
+                remaining = math.inf if t_end is None else t_end - t
+                limit = remaining if next_snap is None else min(remaining, next_snap - t)
+                if predicted_cutoff:
+                    # the last step's slope reaches the cut-off within the planned step: try the event first
+                    guess, dt_max = predicted_cutoff
+                    dt_max = min(dt_max, limit)
+                    located = _locate_cutoff(cell, m, state, old, dt_max, min(guess, dt_max), current, cutoff, opts,
+                                             counters, rates)
+                    if located is None:
+                        cooldown = 3
+                if located is None:
+                    ok, new_state, faces, residual, why = _newton(cell, m, state, old, dt_try, current, opts, counters)
+                    if cutoff is not None:
+                        below = ok and sub > 0 and new_state["phi_s"] < cutoff - opts["cutoff_tol_V"]
+                        if below or (not ok and falling):
+                            # the cut-off lies inside (t, t + dt_try), or the voltage collapses there:
+                            # solve for the step that ends exactly on the cut-off
+                            guess = (previous_V - cutoff) / max(previous_V - new_state["phi_s"], 1e-12) if below else 0.5
+                            # a failed Newton does not bound the crossing
+                            dt_max = dt_try if below else min(max(dt_try, dt_sol), remaining)
+                            located = _locate_cutoff(cell, m, state, old, dt_max, min(max(guess, 0.05), 0.95) * dt_try,
+                                                     current, cutoff, opts, counters, rates)
+                predicted_cutoff = None
+                if located is not None:
+                    ok, new_state, faces, residual, why = located
+                    dt_try = new_state["dt"]
+                    to_end = t_end is not None and t + dt_try >= t_end * (1 - 1e-15)
+                elif not ok:
+                    counters["rejected"] += 1
+                    dt = dt_try * 0.25
+                    if cutoff is not None and dt_try <= opts["event_dt_fraction"] * t_nominal and falling:
+                        # no solution even for a vanishing step while the voltage plunges, and no
+                        # state at the cut-off voltage was found either
+                        step_reason = "limiting_current"
+                        message = (f"no solution beyond t = {t:.6g} s at {series['voltage'][-1]:.4f} V: the applied "
+                                   f"current exceeds the diffusion-limited current of the saturated surfaces")
+                        break
+                    if dt < opts["min_dt_s"]:
+                        status, reason = "failed", "newton"
+                        message = (f"{label} failed at t = {t:.6g} s (step {step + 1}, dt = {dt_try:.3g} s): {why}; "
+                                   f"scaled residual {residual:.3g}")
+                        break
+                    continue
+                elif below:
+                    # no state on the cut-off found: fall back to a shorter galvanostatic step
+                    counters["rejected"] += 1
+                    fraction = (previous_V - cutoff) / max(previous_V - new_state["phi_s"], 1e-12)
+                    dt = dt_try * min(max(fraction, 0.1), 0.9)
+                    continue
+                voltage = float(new_state["phi_s"])
+                dsol = float(np.abs(faces["theta_f"] - last_theta_f).max()) if faces["theta_f"].size else 0.0
+                if located is None and sub > 0 and dsol > 4 * opts["target_dsol"] and dt_try > 4 * opts["min_dt_s"]:
+                    counters["rejected"] += 1
+                    dt = dt_try * 0.5
+                    continue
+                # accept
+                step += 1
+                sub += 1
+                t += dt_try
+                charge = charge_start + current * (t - t_start)
+                conservation_steps.append(new_state.pop("conservation_A") * dt_try)
+                new_state.pop("dt", None)
+                rates = {key: (new_state[key] - state[key]) / dt_try for key in ("theta", "w", "phi")}
+                state = new_state
+                old = {"theta": state["theta"].copy(), "c": c0 * np.exp(state["w"])}
+                last_theta_f = faces["theta_f"]
+                accepted_faces = faces
+                series["time"].append(t)
+                series["voltage"].append(voltage)
+                series["newton"].append(counters["newton"] - newton_before)
+                series["current"].append(current)
+                series["charge"].append(charge)
+                series["step"].append(index)
+                if bar is not None:
+                    done = sum(planned[:index]) + min(t - t_start, planned[index])
+                    bar.n = min(100.0, round(100 * done / planned_total, 1))
+                    where = "" if label == "discharge" else f"step {index + 1}/{len(steps)} "
+                    bar.set_postfix_str(f"{where}V={voltage:.3f}")
+                    bar.refresh()
+                for ts, target in zip(snap_targets, snap_dods):
+                    if abs(t - ts) <= 1e-9 * ts and all(s["target"] != target for s in snaps):
+                        snaps.append(_snapshot(cell, m, state, faces, t, charge / capacity_C, target, index))
+                dV = abs(voltage - previous_V)
+                if opts.get("trace"):
+                    print(f"step {step} t={t:.6g} dt={dt_try:.3g} V={voltage:.4f} dsol={dsol:.3g} dV={dV:.3g} "
+                          f"newton={series['newton'][-1]}{' (cut-off event)' if located is not None else ''}")
+                if cutoff is not None and (located is not None
+                                           or (voltage <= cutoff + opts["cutoff_tol_V"] and voltage < previous_V)):
+                    step_reason = "cutoff"
+                    break
+                if to_end or (t_end is not None and t >= t_end - 1e-12 * t_end):
+                    step_reason = "duration"
+                    break
+                if sub == 1:
+                    dt = min(max_dt, opts["first_dt_fraction"] * t_nominal)
+                    continue
+                # step-size control on the surface SoL change and the voltage change
+                dt_sol = float(np.clip(dt_try * min(1.5, 0.9 * opts["target_dsol"] / max(dsol, 1e-12)),
+                                       opts["min_dt_s"], max_dt))
+                dt = float(np.clip(dt_try * min(1.5, 0.9 * opts["target_dV"] / max(dV, 1e-12)), opts["min_dt_s"], dt_sol))
+                if cutoff is None:
+                    continue
+                # cut-off prediction: a steady fall that reaches it within the next step, or a collapse
+                # V ≈ a − b ln(t* − t) (saturated surfaces) whose t*, from the last two slopes, lies
+                # within the step the surface SoL allows
+                slope, mid = (voltage - previous_V) / dt_try, t - 0.5 * dt_try
+                if slope < 0 and voltage + 1.5 * slope * dt < cutoff:
+                    predicted_cutoff = (min(dt, (voltage - cutoff) / -slope), dt)
+                elif slope < 0 and last_slope is not None and slope < 1.01 * last_slope[0] < 0 and cooldown == 0:
+                    b = (mid - last_slope[1]) / (1.0 / -last_slope[0] - 1.0 / -slope)
+                    t_star = mid + b / -slope
+                    if t < t_star <= t + dt_sol:
+                        guess = (t_star - t) * -math.expm1(-(voltage - cutoff) / b)
+                        predicted_cutoff = (guess, dt_sol)
+                last_slope = (slope, mid) if slope < 0 else None
+                cooldown = max(cooldown - 1, 0)
+            if status != "ok":
+                step_terminations.append(reason)
+                break
+            step_terminations.append(step_reason)
+            reason = step_reason
+            if snapshot_step_ends and sub > 0:
+                snaps.append(_snapshot(cell, m, state, accepted_faces, t, charge / capacity_C, None, index))
+            if step_reason in ("cutoff", "limiting_current") and on_cutoff == "stop":
+                break
+    finally:
+        blas.__exit__(None, None, None)
+        if bar is not None:
+            bar.close()
+    wall = time.perf_counter() - wall0
+    Li_gained = FARADAY_C_MOL * m.c_max * cell.voxel_size_m ** 3 * float((state["theta"] - sol0).sum())
+    first = next((s for s in steps if isinstance(s, Discharge)), None)
+    attrs = {
+        "status": status, "message": message, "termination": reason,
+        "c_rate": first.c_rate if first else 0.0,
+        "current_A": first.c_rate * cell.one_c_current_A if first else 0.0,
+        "one_c_current_A": cell.one_c_current_A,
+        "one_c_definition": "1C = F c_max (sol_max - sol_initial) V_active / 3600 s of the simulated image",
+        "theoretical_capacity_Ah": capacity_C / 3600.0, "cutoff_V": first.cutoff_V if first else float("nan"),
+        # relative to the charge passed (to the theoretical capacity when none passed, e.g. a rest only)
+        "conservation_error": abs(Li_gained - charge) / (charge if charge > 0 else capacity_C),
+        "conservation_error_max_step_C": float(np.max(np.abs(conservation_steps))) if conservation_steps else 0.0,
+        "steps": step, "rejected_steps": counters["rejected"], "newton_iterations": counters["newton"],
+        "linear_iterations": counters["linear"], "amg_setups": counters["amg_setups"], "wall_time_s": wall,
+        "protocol": json.dumps([s.to_dict() for s in steps]), "protocol_steps_run": len(step_terminations),
+        "step_terminations": json.dumps(step_terminations), "on_cutoff": on_cutoff,
+        "cell": json.dumps(cell.summary()), "solver": json.dumps(opts), "build_options": json.dumps(cell.options),
+    }
+    ds = _to_dataset(cell, params, series, snaps, capacity_C, particle, attrs, label)
+    if status != "ok":
+        if on_failure == "raise":
+            raise SolverError(message, partial_result=ds)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+    return ds
+
 
 def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: float, cutoff_V: float = 2.8,
               snapshots_dod=(0.2, 0.4, 0.6, 0.8), max_steps: int = 2000, progress: bool = True,
               particle: np.ndarray | None = None, voxel_size_m: float | None = None,
               on_failure: str = "raise", solver: dict | None = None, **build_options) -> xr.Dataset:
     """Galvanostatic discharge (lithiation) of a voxel half-cell to a cut-off voltage.
+
+    The protocol ``[Discharge(c_rate, cutoff_V)]`` of `run_protocol`.
 
     Parameters
     ----------
@@ -1045,208 +1451,90 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
     """
     if on_failure not in ("raise", "return"):
         raise ValueError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
-    if isinstance(cell_or_phase, GpnpCell):
-        cell = cell_or_phase
-        if params is not None and params is not cell.params and params.to_dict() != cell.params.to_dict():
-            warnings.warn("params differ from the parameters the cell was built with; using the cell's", stacklevel=2)
-        if build_options:
-            raise TypeError(f"build options {sorted(build_options)} need a phase image, not a built cell")
-    else:
-        if params is None or voxel_size_m is None:
-            raise TypeError("discharge of a phase image needs params= and voxel_size_m=")
-        cell = build_cell(cell_or_phase, voxel_size_m=voxel_size_m, params=params, particle=particle,
-                          **build_options)
-    params = cell.params
-    rate, cutoff = _validate_rate(c_rate, cutoff_V, params)
-    opts = dict(_SOLVER_DEFAULTS)
-    if solver:
-        unknown = [k for k in solver if k not in opts]
-        if unknown:
-            import difflib
-            close = difflib.get_close_matches(unknown[0], list(opts), n=3)
-            raise KeyError(f"unknown solver option {unknown[0]!r}" + (f"; did you mean {close}?" if close else ""))
-        opts.update(solver)
-    if particle is not None and np.shape(particle) != cell.shape:
-        raise ValueError(f"particle has shape {np.shape(particle)}, the cell has {cell.shape}")
-    dods = sorted(float(x) for x in snapshots_dod)
-    if any(not (0 < x < 1) for x in dods):
-        raise ValueError(f"snapshots_dod must lie in (0, 1), got {list(snapshots_dod)}")
+    cell = _resolve_cell(cell_or_phase, params, particle, voxel_size_m, build_options, "discharge")
+    rate, cutoff = _validate_rate(c_rate, cutoff_V, cell.params)
+    opts = _solver_options(solver)
+    dods = _validate_run_options(cell, particle, snapshots_dod, on_failure)
+    return _run(cell, [Discharge(c_rate=rate, cutoff_V=cutoff)], opts=opts, dods=dods, max_steps=max_steps,
+                progress=progress, particle=particle, on_failure=on_failure, on_cutoff="stop",
+                snapshot_step_ends=False, label="discharge")
 
-    wall0 = time.perf_counter()
-    m = _Model(cell)
-    current = rate * cell.one_c_current_A
-    capacity_C = cell.theoretical_capacity_C
-    t_nominal = 3600.0 / rate
-    max_dt = opts["max_dt_s"] or t_nominal / 40.0
-    sol0 = params.positive.sol_initial
-    c0 = m.c0
-    ne = cell.n_electrolyte
-    state = {"theta": np.full(cell.n_solid, sol0), "w": np.zeros(ne), "phi": np.zeros(ne),
-             "phi_s": float(m.ocv(np.array(sol0))) - 0.02, "v": np.full(cell.face_area_m2.size, _logit(sol0))}
-    old = {"theta": state["theta"].copy(), "c": np.full(ne, c0)}
-    counters = {"newton": 0, "linear": 0, "amg_setups": 0, "rejected": 0}
-    series = {"time": [], "voltage": [], "newton": []}
-    snaps = []
-    snap_targets = [d * capacity_C / current for d in dods]
-    t = 0.0
-    dt = min(max_dt, opts["first_dt_fraction"] * t_nominal)
-    status, message, reason = "ok", "", ""
-    conservation_steps = []
-    last_theta_f = _sigmoid(state["v"])[0]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=100, desc=f"gPNP {rate:g}C", unit="% DoD", leave=False)
-    step = 0
-    predicted_cutoff = None
-    rates = None
-    last_slope = None
-    cooldown = 0
-    dt_sol = max_dt
-    import pyamg  # noqa: F401  (loads scipy's BLAS before the thread limit is applied)
 
-    blas = _OneBlasThread().__enter__()
-    try:
-        while True:
-            if step >= max_steps:
-                status, reason = "failed", "max_steps"
-                message = (f"discharge stopped at t = {t:.6g} s (step {step}): max_steps={max_steps} reached "
-                           f"at voltage {series['voltage'][-1] if series['voltage'] else float('nan'):.4f} V")
-                break
-            next_snap = next((ts for ts in snap_targets if ts > t * (1 + 1e-12)), None)
-            # the first step only settles the instantaneous overpotentials and surface SoL
-            dt_try = opts["event_dt_fraction"] * t_nominal if step == 0 else dt
-            if next_snap is not None and t + dt_try > next_snap:
-                dt_try = next_snap - t
-            newton_before = counters["newton"]
-            previous_V = series["voltage"][-1] if series["voltage"] else float(m.ocv(np.array(sol0)))
-            falling = len(series["voltage"]) > 1 and series["voltage"][-1] < series["voltage"][-2]
-            located = None
-            if predicted_cutoff:
-                # the last step's slope reaches the cut-off within the planned step: try the event first
-                guess, dt_max = predicted_cutoff
-                if next_snap is not None:
-                    dt_max = min(dt_max, next_snap - t)
-                located = _locate_cutoff(cell, m, state, old, dt_max, min(guess, dt_max), current, cutoff, opts,
-                                         counters, rates)
-                if located is None:
-                    cooldown = 3
-            if located is None:
-                ok, new_state, faces, residual, why = _newton(cell, m, state, old, dt_try, current, opts, counters)
-                below = ok and step > 0 and new_state["phi_s"] < cutoff - opts["cutoff_tol_V"]
-                if below or (not ok and falling):
-                    # the cut-off lies inside (t, t + dt_try), or the voltage collapses there:
-                    # solve for the step that ends exactly on the cut-off
-                    guess = (previous_V - cutoff) / max(previous_V - new_state["phi_s"], 1e-12) if below else 0.5
-                    dt_max = dt_try if below else max(dt_try, dt_sol)  # a failed Newton does not bound the crossing
-                    located = _locate_cutoff(cell, m, state, old, dt_max, min(max(guess, 0.05), 0.95) * dt_try,
-                                             current, cutoff, opts, counters, rates)
-            predicted_cutoff = None
-            if located is not None:
-                ok, new_state, faces, residual, why = located
-                dt_try = new_state["dt"]
-            elif not ok:
-                counters["rejected"] += 1
-                dt = dt_try * 0.25
-                if dt_try <= opts["event_dt_fraction"] * t_nominal and falling:
-                    # no solution even for a vanishing step while the voltage plunges, and no
-                    # state at the cut-off voltage was found either
-                    reason = "limiting_current"
-                    message = (f"no solution beyond t = {t:.6g} s at {series['voltage'][-1]:.4f} V: the applied "
-                               f"current exceeds the diffusion-limited current of the saturated surfaces")
-                    break
-                if dt < opts["min_dt_s"]:
-                    status, reason = "failed", "newton"
-                    message = (f"discharge failed at t = {t:.6g} s (step {step + 1}, dt = {dt_try:.3g} s): {why}; "
-                               f"scaled residual {residual:.3g}")
-                    break
-                continue
-            elif below:
-                # no state on the cut-off found: fall back to a shorter galvanostatic step
-                counters["rejected"] += 1
-                fraction = (previous_V - cutoff) / max(previous_V - new_state["phi_s"], 1e-12)
-                dt = dt_try * min(max(fraction, 0.1), 0.9)
-                continue
-            voltage = float(new_state["phi_s"])
-            dsol = float(np.abs(faces["theta_f"] - last_theta_f).max()) if faces["theta_f"].size else 0.0
-            if located is None and step > 0 and dsol > 4 * opts["target_dsol"] and dt_try > 4 * opts["min_dt_s"]:
-                counters["rejected"] += 1
-                dt = dt_try * 0.5
-                continue
-            # accept
-            step += 1
-            t += dt_try
-            conservation_steps.append(new_state.pop("conservation_A") * dt_try)
-            new_state.pop("dt", None)
-            rates = {key: (new_state[key] - state[key]) / dt_try for key in ("theta", "w", "phi")}
-            state = new_state
-            old = {"theta": state["theta"].copy(), "c": c0 * np.exp(state["w"])}
-            last_theta_f = faces["theta_f"]
-            series["time"].append(t)
-            series["voltage"].append(voltage)
-            series["newton"].append(counters["newton"] - newton_before)
-            if bar is not None:
-                bar.n = min(100.0, round(100 * current * t / capacity_C, 1))
-                bar.set_postfix_str(f"V={voltage:.3f}")
-                bar.refresh()
-            for ts, target in zip(snap_targets, dods):
-                if abs(t - ts) <= 1e-9 * ts and all(s["target"] != target for s in snaps):
-                    snaps.append(_snapshot(cell, m, state, faces, t, current * t / capacity_C, target))
-            dV = abs(voltage - previous_V)
-            if opts.get("trace"):
-                print(f"step {step} t={t:.6g} dt={dt_try:.3g} V={voltage:.4f} dsol={dsol:.3g} dV={dV:.3g} "
-                      f"newton={series['newton'][-1]}{' (cut-off event)' if located is not None else ''}")
-            if located is not None or (voltage <= cutoff + opts["cutoff_tol_V"] and voltage < previous_V):
-                reason = "cutoff"
-                break
-            if step == 1:
-                dt = min(max_dt, opts["first_dt_fraction"] * t_nominal)
-                continue
-            # step-size control on the surface SoL change and the voltage change
-            dt_sol = float(np.clip(dt_try * min(1.5, 0.9 * opts["target_dsol"] / max(dsol, 1e-12)),
-                                   opts["min_dt_s"], max_dt))
-            dt = float(np.clip(dt_try * min(1.5, 0.9 * opts["target_dV"] / max(dV, 1e-12)), opts["min_dt_s"], dt_sol))
-            # cut-off prediction: a steady fall that reaches it within the next step, or a collapse
-            # V ≈ a − b ln(t* − t) (saturated surfaces) whose t*, from the last two slopes, lies
-            # within the step the surface SoL allows
-            slope, mid = (voltage - previous_V) / dt_try, t - 0.5 * dt_try
-            if slope < 0 and voltage + 1.5 * slope * dt < cutoff:
-                predicted_cutoff = (min(dt, (voltage - cutoff) / -slope), dt)
-            elif slope < 0 and last_slope is not None and slope < 1.01 * last_slope[0] < 0 and cooldown == 0:
-                b = (mid - last_slope[1]) / (1.0 / -last_slope[0] - 1.0 / -slope)
-                t_star = mid + b / -slope
-                if t < t_star <= t + dt_sol:
-                    guess = (t_star - t) * -math.expm1(-(voltage - cutoff) / b)
-                    predicted_cutoff = (guess, dt_sol)
-            last_slope = (slope, mid) if slope < 0 else None
-            cooldown = max(cooldown - 1, 0)
-    finally:
-        blas.__exit__(None, None, None)
-        if bar is not None:
-            bar.close()
-    wall = time.perf_counter() - wall0
-    Li_gained = FARADAY_C_MOL * m.c_max * cell.voxel_size_m ** 3 * float((state["theta"] - sol0).sum())
-    charge = current * t
-    attrs = {
-        "status": status, "message": message, "termination": reason, "c_rate": rate, "current_A": current,
-        "one_c_current_A": cell.one_c_current_A,
-        "one_c_definition": "1C = F c_max (sol_max - sol_initial) V_active / 3600 s of the simulated image",
-        "theoretical_capacity_Ah": capacity_C / 3600.0, "cutoff_V": cutoff,
-        "conservation_error": abs(Li_gained - charge) / max(charge, 1e-300),
-        "conservation_error_max_step_C": float(np.max(np.abs(conservation_steps))) if conservation_steps else 0.0,
-        "steps": step, "rejected_steps": counters["rejected"], "newton_iterations": counters["newton"],
-        "linear_iterations": counters["linear"], "amg_setups": counters["amg_setups"], "wall_time_s": wall,
-        "cell": json.dumps(cell.summary()), "solver": json.dumps(opts), "build_options": json.dumps(cell.options),
-    }
-    ds = _to_dataset(cell, params, series, snaps, current, capacity_C, particle, attrs)
-    if status != "ok":
-        if on_failure == "raise":
-            raise SolverError(message, partial_result=ds)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
-    return ds
+def run_protocol(cell_or_phase, steps, *, params: CellParameters | None = None, on_cutoff: str = "next",
+                 snapshots_dod=(), snapshot_step_ends: bool = False, max_steps: int = 5000, progress: bool = True,
+                 particle: np.ndarray | None = None, voxel_size_m: float | None = None, on_failure: str = "raise",
+                 solver: dict | None = None, **build_options) -> xr.Dataset:
+    """Run a sequence of `Discharge` and `Rest` steps on a voxel half-cell (CC discharge, rest, pulse trains).
+
+    Parameters
+    ----------
+    cell_or_phase : GpnpCell or (Z, Y, X) ndarray of uint8
+        As in `discharge`.
+    steps : list of Discharge or Rest
+        The protocol, run in order from the initial (uniform, relaxed) state; see `pulse_train`.
+    on_cutoff : {"next", "stop"}
+        What a `Discharge` that reaches its cut-off does: end that step and go on with the
+        next one (``"next"``, a cycler's per-step limit: ``[Discharge(1), Rest(3600)]``
+        discharges to the cut-off and then rests), or end the protocol (``"stop"``, e.g. a
+        pulse train run until the cut-off).
+    snapshots_dod : sequence of float
+        Depths of discharge at which the fields are stored (steps land on them).
+    snapshot_step_ends : bool
+        Also store the fields at the end of every protocol step.
+    max_steps : int
+        Accepted time steps, all protocol steps together, before giving up.
+    progress : bool
+        Show a tqdm bar over the planned protocol time (a discharge to the cut-off counts
+        as the time to full discharge).
+    params, particle, voxel_size_m, on_failure, solver, build_options
+        As in `discharge`.
+
+    Returns
+    -------
+    xarray.Dataset
+        The layout of `discharge` (``kind="simulation"``) with ``current`` (0 during a
+        rest), ``capacity`` and ``depth_of_discharge`` from the charge passed, and ``step``,
+        the protocol step of each time; ``snapshot_step`` along ``snapshot``. Attributes:
+        ``protocol`` (the steps as JSON), ``step_terminations`` (JSON list per step run:
+        ``"duration"``, ``"cutoff"`` or ``"limiting_current"``), ``termination`` (that of
+        the last step run, or the failure), ``conservation_error`` (relative to the charge
+        passed). ``c_rate``, ``current_A`` and ``cutoff_V`` are those of the first `Discharge`.
+
+    Raises
+    ------
+    TypeError
+        A step that is not a `Discharge` or `Rest` (the message names ``steps[i]``).
+    ValueError
+        An empty protocol, or a step with an invalid value (named).
+    SolverError
+        As in `discharge`, with the partial result of the whole protocol.
+
+    Notes
+    -----
+    Every protocol step starts with a settling step of ``event_dt_fraction`` × its
+    nominal time (there is no double layer: the overpotentials jump with the current),
+    then the step control of `discharge`. During a rest the current is zero, the
+    changes shrink as the cell relaxes and the step grows by up to 1.5× per step to
+    ``max(t_ref/40, duration_s/10)`` (t_ref = 1 h / the largest C-rate of the protocol),
+    or ``solver["max_dt_s"]``. Every step is converged to the Newton tolerance, so lithium
+    is conserved also across rests (``conservation_error``).
+
+    Examples
+    --------
+    >>> steps = [Discharge(c_rate=2, duration_s=900), Rest(duration_s=3600)]
+    >>> steps += pulse_train(1, pulse_s=360, rest_s=1800, n_pulses=3)
+    """
+    if on_cutoff not in ("next", "stop"):
+        raise ValueError(f"on_cutoff must be 'next' or 'stop', got {on_cutoff!r}")
+    cell = _resolve_cell(cell_or_phase, params, particle, voxel_size_m, build_options, "run_protocol")
+    steps = _validate_protocol(steps, cell.params)
+    opts = _solver_options(solver)
+    dods = _validate_run_options(cell, particle, snapshots_dod, on_failure)
+    return _run(cell, steps, opts=opts, dods=dods, max_steps=max_steps, progress=progress, particle=particle,
+                on_failure=on_failure, on_cutoff=on_cutoff, snapshot_step_ends=snapshot_step_ends, label="protocol")
 
 # %% ../nbs/05_gpnp.ipynb #67c36663
-def _snapshot(cell, m, state, faces, t, dod, target) -> dict:
+def _snapshot(cell, m, state, faces, t, dod, target, step=0) -> dict:
     """Fields on the (Z, Y, X) grid at one instant (NaN where a field is not defined)."""
     n_vox = int(np.prod(cell.shape))
     sol = np.full(n_vox, np.nan)
@@ -1261,7 +1549,7 @@ def _snapshot(cell, m, state, faces, t, dod, target) -> dict:
     j = np.full(n_vox, np.nan)
     has = area > 0
     j[cell.solid_voxels[has]] = current[has] / area[has]
-    return {"time": t, "dod": dod, "target": target, "voltage": float(state["phi_s"]),
+    return {"time": t, "dod": dod, "target": target, "step": step, "voltage": float(state["phi_s"]),
             "sol": sol.reshape(cell.shape), "c_e": c_e.reshape(cell.shape), "phi_e": phi_e.reshape(cell.shape),
             "j": j.reshape(cell.shape), "voxel_current": current, "voxel_area": area}
 
@@ -1297,23 +1585,26 @@ def _particle_table(cell, particle, snaps):
     return ids, out, depth, counts * cell.voxel_size_m ** 3
 
 
-def _to_dataset(cell, params, series, snaps, current, capacity_C, particle, attrs) -> xr.Dataset:
+def _to_dataset(cell, params, series, snaps, capacity_C, particle, attrs, label="discharge") -> xr.Dataset:
     Z, Y, X = cell.shape
     h = cell.voxel_size_m
     t = np.asarray(series["time"], dtype=float)
-    coords = {"time": ("time", t, {"units": "s", "long_name": "time since the start of the discharge"}),
+    coords = {"time": ("time", t, {"units": "s", "long_name": f"time since the start of the {label}"}),
               "z": ("z", (np.arange(Z) + 0.5) * h, {"units": "m", "long_name": "distance from the current collector"}),
               "y": ("y", (np.arange(Y) + 0.5) * h, {"units": "m", "long_name": "y"}),
               "x": ("x", (np.arange(X) + 0.5) * h, {"units": "m", "long_name": "x"})}
-    capacity_Ah = current * t / 3600.0
+    charge = np.asarray(series["charge"], dtype=float)
     data = {
         "voltage": ("time", np.asarray(series["voltage"]), {"units": "V", "long_name": "cell voltage vs Li/Li+"}),
-        "current": ("time", np.full(t.size, current), {"units": "A", "long_name": "applied current (positive = discharge)"}),
-        "capacity": ("time", capacity_Ah, {"units": "A h", "long_name": "discharge capacity passed"}),
-        "depth_of_discharge": ("time", current * t / capacity_C,
+        "current": ("time", np.asarray(series["current"], dtype=float),
+                    {"units": "A", "long_name": "applied current (positive = discharge)"}),
+        "capacity": ("time", charge / 3600.0, {"units": "A h", "long_name": "discharge capacity passed"}),
+        "depth_of_discharge": ("time", charge / capacity_C,
                                {"units": "1", "long_name": "depth of discharge (charge passed / theoretical capacity)"}),
         "newton_iterations": ("time", np.asarray(series["newton"], dtype=np.int32),
                               {"units": "1", "long_name": "Newton iterations of the accepted step"}),
+        "step": ("time", np.asarray(series["step"], dtype=np.int32),
+                 {"units": "1", "long_name": "protocol step (index into attrs['protocol']) of the accepted time step"}),
     }
     dims = ("snapshot", "z", "y", "x")
     field_meta = {"sol": ("1", "state of lithiation c_s/c_s,max"),
@@ -1329,6 +1620,8 @@ def _to_dataset(cell, params, series, snaps, current, capacity_C, particle, attr
                                {"units": "s", "long_name": "time of the snapshot"})
     data["snapshot_voltage"] = ("snapshot", np.array([s["voltage"] for s in snaps], dtype=float),
                                 {"units": "V", "long_name": "cell voltage at the snapshot"})
+    data["snapshot_step"] = ("snapshot", np.array([s["step"] for s in snaps], dtype=np.int32),
+                             {"units": "1", "long_name": "protocol step of the snapshot"})
     if particle is not None:
         ids, table, depth, volume = _particle_table(cell, particle, snaps)
         coords["particle"] = ("particle", ids.astype(np.int32), {"units": "1", "long_name": "particle id"})

@@ -2,8 +2,10 @@
 
 Validation ladder: face geometry vs FiPy, area correction vs a sphere, lithium
 conservation, a voxel sphere vs a 1D spherical finite-volume reference, a small electrode
-vs PyBaMM's half-cell DFN (slow).
+vs PyBaMM's half-cell DFN (slow). Protocols: discharge then rest (relaxation to the OCV of
+the mean SoL), pulse trains, input validation.
 """
+import json
 import os
 import warnings
 
@@ -13,7 +15,8 @@ import numpy as np
 import pytest
 from scipy.linalg import solve_banded
 
-from electrode_design.gpnp import SolverError, build_cell, discharge, interface_area_factor, p2d_reference
+from electrode_design.gpnp import (Discharge, Rest, SolverError, build_cell, discharge, interface_area_factor,
+                                   p2d_reference, pulse_train, run_protocol)
 from electrode_design.gpnp import _gmres, _OneBlasThread, _VCycle
 from electrode_design.params import FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, parameter_set
 
@@ -203,6 +206,10 @@ def test_lithium_conservation_and_layout(lattice, lattice_3c):
     assert (ds.particle_sol_min <= ds.particle_sol_mean).all() and (ds.particle_sol_mean <= ds.particle_sol_max).all()
     assert (ds.particle_j_mean > 0).all()  # lithiation everywhere in a discharge
     assert ds.particle_depth.min() > 0 and ds.particle_depth.max() < phase.shape[0] * 1e-6
+    # the one-step protocol of run_protocol
+    assert (ds.step == 0).all() and (ds.current == ds.attrs["current_A"]).all()
+    assert json.loads(ds.attrs["protocol"]) == [{"type": "Discharge", "c_rate": 3.0, "cutoff_V": 2.8, "duration_s": None}]
+    assert json.loads(ds.attrs["step_terminations"]) == ["cutoff"]
 
 
 def _poisson_3d(n, jump=55.0, seed=0):
@@ -308,3 +315,114 @@ def test_small_electrode_matches_dfn_at_1c():
     capacity_3d = ds.depth_of_discharge.values[-1]
     capacity_p2d = p2d.depth_of_discharge.values[-1]
     assert abs(capacity_3d / capacity_p2d - 1) < 0.05, (capacity_3d, capacity_p2d)
+
+
+# ---- protocols: discharge, rest, pulse trains ----
+
+def test_discharge_then_rest_relaxes_to_ocv(lattice):
+    phase, particle, cell = lattice
+    mat, theta0 = PARAMS.positive.material, PARAMS.positive.sol_initial
+    ds = run_protocol(cell, [Discharge(c_rate=2.0, cutoff_V=2.8), Rest(duration_s=3600.0)], particle=particle,
+                      snapshot_step_ends=True, progress=False)
+    assert ds.attrs["status"] == "ok"
+    # the discharge stops at its cut-off and the protocol goes on with the rest (on_cutoff="next")
+    assert json.loads(ds.attrs["step_terminations"]) == ["cutoff", "duration"]
+    step = ds.step.values
+    assert set(step) == {0, 1} and np.all(np.diff(step) >= 0)
+    discharge_part, rest = step == 0, step == 1
+    assert ds.voltage.values[discharge_part][-1] == pytest.approx(2.8, abs=1e-3)
+    assert (ds.current.values[rest] == 0).all() and (ds.current.values[discharge_part] > 0).all()
+    assert ds.time.values[-1] == pytest.approx(ds.time.values[discharge_part][-1] + 3600.0, rel=1e-12)
+    # no charge passes during the rest; lithium conserved over the whole protocol
+    dod = ds.depth_of_discharge.values
+    assert (dod[rest] == dod[discharge_part][-1]).all()
+    assert ds.attrs["conservation_error"] < 1e-9
+    # the voltage jumps up when the current stops, then relaxes upwards monotonically ...
+    v = ds.voltage.values[rest]
+    assert v[0] > ds.voltage.values[discharge_part][-1] + 0.3
+    assert np.all(np.diff(v) >= -1e-9)
+    # ... to the OCV of the mean state of lithiation (measured: 0.3 µV after 1 h)
+    theta_mean = theta0 + dod[-1] * (mat.sol_max - theta0)
+    assert abs(v[-1] - float(mat.ocv(theta_mean))) < 1e-3
+    # relaxation: the time step grows during the rest (settling step, then up to 1.5x per step)
+    dt = np.diff(ds.time.values[rest])
+    assert dt[-2] > 100 * dt[0] and rest.sum() < 40
+    # fields at the end of each protocol step; after the rest every particle holds the mean SoL
+    assert list(ds.snapshot_step.values) == [0, 1]
+    sol_end = ds.sol.values[-1][phase == 1]
+    assert sol_end.mean() == pytest.approx(theta_mean, rel=1e-9)
+    # (measured: spread of the particle means 0.0095 at the cut-off, 2e-5 after the rest)
+    assert np.ptp(ds.particle_sol_mean.values[0]) > 0.005 and np.ptp(ds.particle_sol_mean.values[-1]) < 1e-3
+
+
+def test_pulse_train_steps_the_depth_of_discharge(lattice):
+    _, _, cell = lattice
+    steps = pulse_train(2.0, pulse_s=90.0, rest_s=900.0, n_pulses=3, cutoff_V=2.8)
+    assert steps == [Discharge(2.0, 2.8, 90.0), Rest(900.0)] * 3
+    ds = run_protocol(cell, steps, progress=False)
+    assert ds.attrs["status"] == "ok" and ds.attrs["termination"] == "duration"
+    assert json.loads(ds.attrs["step_terminations"]) == ["duration"] * 6
+    assert [s["type"] for s in json.loads(ds.attrs["protocol"])] == ["Discharge", "Rest"] * 3
+    step, t, dod = ds.step.values, ds.time.values, ds.depth_of_discharge.values
+    assert list(np.unique(step)) == list(range(6)) and np.all(np.diff(step) >= 0)
+    ends = np.cumsum([90.0, 900.0] * 3)
+    for k in range(6):
+        sel = step == k
+        assert t[sel][-1] == pytest.approx(ends[k], rel=1e-12)  # each step ends on its duration
+        if k % 2 == 0:  # pulse: constant current, DoD rises by 2C x 90 s = 0.05, the voltage falls
+            assert (ds.current.values[sel] == pytest.approx(2.0 * cell.one_c_current_A, rel=1e-12))
+            assert dod[sel][-1] == pytest.approx(0.05 * (k // 2 + 1), abs=1e-12)
+            assert np.all(np.diff(ds.voltage.values[sel]) < 0)
+        else:  # rest: no current, DoD flat, the voltage recovers
+            assert (ds.current.values[sel] == 0).all()
+            assert (dod[sel] == dod[sel][0]).all()
+            assert np.all(np.diff(ds.voltage.values[sel]) >= -1e-9)
+    # three steps in DoD
+    assert len(np.unique(np.round(dod[step % 2 == 1], 12))) == 3
+    assert ds.attrs["conservation_error"] < 1e-9
+
+
+def test_protocol_failure_keeps_partial_result_and_stop_on_cutoff(lattice):
+    _, _, cell = lattice
+    with pytest.raises(SolverError, match=r"protocol stopped at t = .* s \(step 30\): max_steps=30") as info:
+        run_protocol(cell, pulse_train(2.0, pulse_s=90.0, rest_s=900.0, n_pulses=3), max_steps=30, progress=False)
+    partial = info.value.partial_result
+    assert partial.attrs["status"] == "failed" and partial.attrs["termination"] == "max_steps"
+    assert partial.time.size == 30 and partial.step.values[-1] >= 1
+    # on_cutoff="stop": the protocol ends at the first cut-off
+    ds = run_protocol(cell, [Discharge(c_rate=3.0), Rest(duration_s=600.0)], on_cutoff="stop", progress=False)
+    assert json.loads(ds.attrs["step_terminations"]) == ["cutoff"] and (ds.step == 0).all()
+    assert ds.attrs["termination"] == "cutoff"
+
+
+def test_rest_only_stays_at_ocv(lattice):
+    _, _, cell = lattice
+    ds = run_protocol(cell, [Rest(duration_s=600.0)], progress=False)
+    ocv0 = float(PARAMS.positive.material.ocv(PARAMS.positive.sol_initial))
+    assert np.allclose(ds.voltage.values, ocv0, atol=1e-6)
+    assert ds.attrs["conservation_error"] < 1e-12 and (ds.depth_of_discharge == 0).all()
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda cell: Rest(duration_s=-5.0), ValueError, "Rest: duration_s must be a positive"),
+    (lambda cell: Discharge(c_rate=1.0, duration_s=float("nan")), ValueError, "Discharge: duration_s"),
+    (lambda cell: Discharge(c_rate=-1.0), ValueError, "Discharge: c_rate"),
+    (lambda cell: Rest(duration_s="10 min"), TypeError, "Rest: duration_s must be a number"),
+    (lambda cell: pulse_train(1.0, pulse_s=60.0, rest_s=60.0, n_pulses=0), ValueError, "n_pulses"),
+    (lambda cell: run_protocol(cell, [], progress=False), ValueError, "steps is empty"),
+    (lambda cell: run_protocol(cell, [Rest(60.0), "rest 10 min"], progress=False), TypeError,
+     "steps[1] = 'rest 10 min' is a str; expected Discharge or Rest"),
+    (lambda cell: run_protocol(cell, [{"type": "Rest", "duration_s": 60}], progress=False), TypeError,
+     "steps[0] = {'type': 'Rest', 'duration_s': 60} is a dict"),
+    (lambda cell: run_protocol(cell, Rest(60.0), progress=False), TypeError, "got a single Rest(duration_s=60.0)"),
+    (lambda cell: run_protocol(cell, "Discharge at 1C", progress=False), TypeError, "list of Discharge / Rest"),
+    (lambda cell: run_protocol(cell, [Rest(60.0), Discharge(c_rate=1.0, cutoff_V=5.0)], progress=False), ValueError,
+     "steps[1] = Discharge(c_rate=1.0, cutoff_V=5.0, duration_s=None): cutoff_V must be between"),
+    (lambda cell: run_protocol(cell, [Rest(60.0)], on_cutoff="continue", progress=False), ValueError, "on_cutoff"),
+    (lambda cell: run_protocol(cell, [Rest(60.0)], solver={"max_dt": 1.0}, progress=False), KeyError, "max_dt_s"),
+])
+def test_protocol_rejects_bad_input(lattice, make, error, message):
+    _, _, cell = lattice
+    with pytest.raises(error) as info:
+        make(cell)
+    assert message in str(info.value)
