@@ -1,14 +1,17 @@
-"""Paper trend check: rated capacity at 3C of D8, D12 and D16 electrodes (Lu et al. 2021, §3.3).
+"""Paper trend and P2D check: rated capacity of D8, D12 and D16 electrodes (Lu et al. 2021, §3.3, Fig. S7).
 
-Generates mono-disperse electrodes 60 µm thick, 40×40 µm in plane, 1 µm voxels, 43 % active,
-discharges each at 3C to 2.8 V with the microstructure-resolved model (gpnp) and with PyBaMM's
-half-cell DFN given the same effective properties (porosity, pore tortuosity factor, specific
-surface area, mean radius), and prints the depth of discharge reached and the mean SoL of
-the particles nearest the separator and the current collector at the end.
+Generates mono-disperse electrodes 60 µm thick, 40×40 µm in plane, 43 % active, discharges
+each to 2.8 V with the microstructure-resolved model (gpnp) and with its two PyBaMM DFN
+twins (`analysis.p2d_twin`: measured porosity, pore tortuosity factor and reaction area,
+and the particle radius either the volume-weighted equivalent radius or 3 ε_am / a), and
+prints the depth of discharge at the cut-off of each, the ratio of the 3D reaction area to
+the area of free spheres, and at the last common snapshot the mean SoL next to the
+separator and the current collector and the through-thickness gradient of both models.
 
-    python benchmarks/study_particle_size.py [--c-rate 3] [--voxel-um 1]
+    python benchmarks/study_particle_size.py [--c-rates 1 3] [--voxel-um 1] [--diameters 8 12 16]
 """
 import argparse
+import json
 import os
 import time
 import warnings
@@ -17,59 +20,65 @@ import numpy as np
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
 
-from electrode_design import gpnp, microstructure, params  # noqa: E402
+from electrode_design import analysis, gpnp, microstructure, params  # noqa: E402
 
 
-def run(diameter_um, *, c_rate, voxel_um, thickness_um, width_um, seed):
-    cell_params = params.parameter_set("chen2020_nmc811")
-    ms = microstructure.generate_electrode(diameter_um * 1e-6, thickness_m=thickness_um * 1e-6, width_m=width_um * 1e-6,
-                                           voxel_size_m=voxel_um * 1e-6, active_volume_fraction=0.43, seed=seed)
-    ms = microstructure.characterise(ms)
+def run(ms, *, c_rate, voxel_um, cell_params):
+    phase, particle = ms.phase.values.astype(np.uint8), ms.particle.values.astype(np.int32)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sim = gpnp.discharge(np.asarray(ms.phase.values), params=cell_params, c_rate=c_rate,
-                             particle=np.asarray(ms.particle.values), voxel_size_m=voxel_um * 1e-6,
-                             progress=False, on_failure="return")
+        sim = gpnp.discharge(phase, params=cell_params, c_rate=c_rate, particle=particle, voxel_size_m=voxel_um * 1e-6,
+                             snapshots_dod=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), progress=False,
+                             on_failure="return")
     wall = time.perf_counter() - start
-    p2d = gpnp.p2d_reference(cell_params, c_rate=c_rate, cutoff_V=2.8, porosity=float(ms.attrs["porosity"]),
-                             active_volume_fraction=float(ms.attrs["active_volume_fraction"]),
-                             tortuosity_factor=float(ms.attrs["tortuosity_factor"]),
-                             specific_area_m_1=float(ms.attrs["specific_surface_area_m_1"]),
-                             particle_radius_m=diameter_um * 0.5e-6, thickness_m=thickness_um * 1e-6)
-    depth = sim.particle_depth.values
-    final = sim.particle_sol_mean.isel(snapshot=-1).values if sim.sizes.get("snapshot", 0) else np.full(depth.shape, np.nan)
-    near_sep = float(np.nanmean(final[depth <= np.quantile(depth, 0.25)]))
-    near_cc = float(np.nanmean(final[depth >= np.quantile(depth, 0.75)]))
-    return {"d_um": diameter_um, "voxels": int(ms.phase.size), "particles": int(ms.attrs["n_particles"]),
-            "tortuosity": float(ms.attrs["tortuosity_factor"]), "dod_3d": float(sim.depth_of_discharge.values[-1]),
-            "dod_p2d": float(p2d.depth_of_discharge.values[-1]), "status": sim.attrs.get("status"),
-            "sol_sep": near_sep, "sol_cc": near_cc, "snap_dod": float(sim.snapshot_dod.values[-1]) if sim.sizes.get("snapshot", 0) else float("nan"),
-            "wall_s": wall, "steps": int(sim.sizes["time"])}
+    twins = {r: analysis.p2d_twin(sim, ms, radius=r) for r in ("volume", "area")}
+    reports = {r: analysis.compare_with_p2d(sim, p) for r, p in twins.items()}
+    return sim, twins, reports, wall
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--c-rate", type=float, default=3.0)
+    parser.add_argument("--c-rates", type=float, nargs="+", default=[1.0, 3.0])
+    parser.add_argument("--diameters", type=float, nargs="+", default=[8.0, 12.0, 16.0])
     parser.add_argument("--voxel-um", type=float, default=1.0)
     parser.add_argument("--thickness-um", type=float, default=60.0)
     parser.add_argument("--width-um", type=float, default=40.0)
+    parser.add_argument("--overlap", type=float, default=0.05, help="contact overlap of the generator")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print(f"{args.c_rate:g}C to 2.8 V, {args.thickness_um:g} µm thick, {args.width_um:g}×{args.width_um:g} µm, "
-          f"{args.voxel_um:g} µm voxels, 43 % active, Chen2020 NMC811; load {os.getloadavg()[0]:.1f}")
-    print(f"{'D':>4} {'voxels':>8} {'particles':>9} {'tau':>5} {'DoD 3D':>7} {'DoD P2D':>8} {'SoL sep':>8} "
-          f"{'SoL cc':>7} {'(at DoD)':>8} {'wall s':>7} {'steps':>6} status")
-    rows = []
-    for d in (8, 12, 16):
-        r = run(d, c_rate=args.c_rate, voxel_um=args.voxel_um, thickness_um=args.thickness_um,
-                width_um=args.width_um, seed=args.seed)
-        rows.append(r)
-        print(f"{r['d_um']:>4} {r['voxels']:>8} {r['particles']:>9} {r['tortuosity']:>5.2f} {r['dod_3d']:>7.3f} "
-              f"{r['dod_p2d']:>8.3f} {r['sol_sep']:>8.3f} {r['sol_cc']:>7.3f} {r['snap_dod']:>8.2f} "
-              f"{r['wall_s']:>7.1f} {r['steps']:>6} {r['status']}", flush=True)
-    order_3d = [r["d_um"] for r in sorted(rows, key=lambda r: -r["dod_3d"])]
-    print(f"rated capacity order (3D): {' > '.join(f'D{d}' for d in order_3d)}  (paper at 3C: D8 > D12 > D16)")
+    cell_params = params.parameter_set("chen2020_nmc811")
+    print(f"{args.thickness_um:g} µm thick, {args.width_um:g}×{args.width_um:g} µm, {args.voxel_um:g} µm voxels, "
+          f"43 % active, overlap {args.overlap:g}, Chen2020 NMC811, to 2.8 V; load {os.getloadavg()[0]:.1f}")
+    print(f"{'D':>4} {'C':>3} {'voxels':>8} {'part.':>5} {'tau':>5} {'a/a_sph':>7} {'DoD 3D':>7} {'P2D vol':>7} "
+          f"{'diff':>6} {'P2D area':>8} {'diff':>6} {'at DoD':>6} {'grad 3D':>7} {'grad P2D':>8} {'scatter':>7} "
+          f"{'wall s':>6} {'steps':>5} status")
+    capacity = {}
+    for d in args.diameters:
+        ms = microstructure.generate_electrode(d * 1e-6, thickness_m=args.thickness_um * 1e-6,
+                                               width_m=args.width_um * 1e-6, voxel_size_m=args.voxel_um * 1e-6,
+                                               active_volume_fraction=0.43, overlap=args.overlap, seed=args.seed)
+        ms.attrs["tortuosity_factor"] = microstructure.tortuosity_factor(ms.phase.values != 1)["tortuosity_factor"]
+        for rate in args.c_rates:
+            sim, twins, reports, wall = run(ms, c_rate=rate, voxel_um=args.voxel_um, cell_params=cell_params)
+            vol, area = reports["volume"], reports["area"]
+            info = json.loads(twins["volume"].attrs["twin_of"])
+            last = vol["snapshots"][-1] if vol["snapshots"] else {}
+            capacity[(d, rate)] = vol["capacity_3d"]
+            print(f"{d:>4g} {rate:>3g} {ms.phase.size:>8} {int(ms.attrs['n_particles']):>5} "
+                  f"{ms.attrs['tortuosity_factor']:>5.2f} {info['area_ratio_to_spheres']:>7.3f} {vol['capacity_3d']:>7.3f} "
+                  f"{vol['capacity_p2d']:>7.3f} {100 * vol['capacity_difference']:>+5.1f}% {area['capacity_p2d']:>8.3f} "
+                  f"{100 * area['capacity_difference']:>+5.1f}% {last.get('dod', float('nan')):>6.2f} "
+                  f"{last.get('gradient_3d', float('nan')):>+7.3f} {last.get('gradient_p2d', float('nan')):>+8.3f} "
+                  f"{last.get('within_scatter', float('nan')):>7.2f} {wall:>6.1f} {sim.sizes['time']:>5} "
+                  f"{sim.attrs['status']}", flush=True)
+    for rate in args.c_rates:
+        order = sorted(args.diameters, key=lambda d: -capacity[(d, rate)])
+        print(f"{rate:g}C rated capacity order (3D): {' > '.join(f'D{d:g}' for d in order)}"
+              + ("  (paper at 3C: D8 > D12 > D16)" if rate == 3 else ""))
+    print("diff = 3D / P2D − 1; a/a_sph = 3D reaction area / area of free spheres of the volume radius; "
+          "grad = mean SoL next to the separator − next to the collector; scatter = fraction of depths where the "
+          "P2D (volume radius) SoL lies within the range of the 3D particles there")
 
 
 if __name__ == "__main__":

@@ -84,6 +84,18 @@ def test_generate_characterise_and_segment(tmp_path, capsys):
         assert (tmp_path / "data" / "microstructure" / f"seg_{suffix}.png").exists()
 
 
+def test_simulate_with_p2d_twins(tmp_path, capsys):
+    catalog = tmp_path / "catalog.yml"
+    assert run("generate", "--out", "small", "--diameter-um", 8, "--thickness-um", 20, "--width-um", 12,
+               "--voxel-um", 1, "--seed", 1, catalog=catalog) == 0
+    assert run("simulate", "small", "--c-rate", 3, "--p2d", "--out", "small_3c", catalog=catalog) == 0
+    out = capsys.readouterr().out
+    assert "small_3c: status ok" in out
+    assert "radius 'volume'" in out and "radius 'area'" in out and "separator-minus-collector" in out
+    sim = store.open_result("small_3c", catalog_path=catalog)
+    assert sim.attrs["kind"] == "simulation" and "sol_profile" in sim
+
+
 def test_params_command_prints_the_table(capsys):
     assert cli.main(["params", "chen2020_nmc811"]) == 0
     assert "positive.particle_radius_m" in capsys.readouterr().out
