@@ -1,8 +1,17 @@
-"""Measured figures of the particle models: wall time, steps, accuracy vs Crank and PyBaMM's SPM, 2D timings.
+"""Measured figures of the particle models: wall time, steps, accuracy vs Crank and PyBaMM's SPM, 2D and 3D timings.
 
-Run: .venv/bin/python benchmarks/bench_particle.py   (prints one line per figure)
+Run: .venv/bin/python benchmarks/bench_particle.py            (prints one line per figure)
+     .venv/bin/python benchmarks/bench_particle.py --only 3d  (the 3D voxel particles only, ~5-10 min on 2 cores)
+     .venv/bin/python benchmarks/bench_particle.py --only 1d2d
+Each 3D timing runs in a fresh subprocess so its peak memory (ru_maxrss) is its own; the machine load
+(os.getloadavg) is printed with every timing because the 2-core machine is shared.
 """
+import argparse
+import json
 import os
+import resource
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
@@ -11,8 +20,9 @@ os.environ.setdefault("FIPY_SOLVERS", "scipy")
 import numpy as np
 
 from electrode_design.params import FARADAY_C_MOL, parameter_set, to_pybamm
-from electrode_design.particle import (crank_sphere_surface_sol, discharge_cross_section, discharge_sphere,
-                                       fit_effective_diffusivity, synthetic_cross_section)
+from electrode_design.particle import (c_axis_factors, crank_sphere_surface_sol, discharge_cross_section,
+                                       discharge_particle_3d, discharge_sphere, fit_effective_diffusivity,
+                                       rated_capacity, synthetic_cross_section, synthetic_particle_3d)
 
 
 def spm_rms_V(params, ds):
@@ -38,7 +48,7 @@ def spm_rms_V(params, ds):
     return float(np.sqrt(np.mean(diff ** 2))), float(t_ref[-1]), wall
 
 
-def main():
+def main_1d2d():
     params = parameter_set("chen2020_nmc811")
     radius = params.positive.particle_radius_m
     for rate in (1.0, 5.0):
@@ -84,5 +94,122 @@ def main():
           f"({len(fit['evaluations'])} homogeneous runs, {time.perf_counter() - started:.1f} s)")
 
 
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f}/{five:.2f}/{fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def run_case(spec: dict) -> dict:
+    """One 3D discharge in this process: wall and CPU time, unknowns, peak RSS (MB) above the RSS after imports."""
+    params = parameter_set("chen2020_nmc811")
+    radius_vox = spec["radius_vox"]
+    voxel = params.positive.particle_radius_m / radius_vox
+    mask, c_axis = synthetic_particle_3d(spec["kind"], radius_vox=radius_vox, n_grains=spec.get("n_grains", 60), seed=0)
+    options = {"c_axis": c_axis} if spec.get("anisotropic", True) else {}
+    from electrode_design.particle import _import_fipy
+
+    _import_fipy()  # imported lazily by the model: count it with the imports, not with the run
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    load_before = _load()
+    started, cpu = time.perf_counter(), time.process_time()
+    run = discharge_particle_3d(mask, params, voxel_size_m=voxel, c_rate=spec["c_rate"], snapshots_dod=(), **options)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    parameters = json.loads(run.attrs["parameters"])
+    return {"wall_s": wall, "cpu_s": cpu, "unknowns": parameters["unknowns"], "image": list(mask.shape),
+            "reaction_faces": parameters["reaction_faces"], "steps": run.attrs["time_steps"],
+            "newton": run.attrs["picard_iterations"], "cg_iterations": run.attrs["linear_iterations"],
+            "domain_build_s": run.attrs["domain_build_s"], "rated_capacity": run.attrs["rated_capacity"],
+            "status": run.attrs["status"], "conservation_error": run.attrs["conservation_error"],
+            "peak_rss_MB": peak, "rss_after_imports_MB": rss_before, "load_before": load_before, "load_after": _load()}
+
+
+def _subprocess_case(spec: dict) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--case", json.dumps(spec)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _rms_V(run, reference) -> float:
+    grid = np.linspace(0, 0.95 * min(float(run.time[-1]), float(reference.time[-1])), 400)
+    diff = np.interp(grid, run.time, run.voltage) - np.interp(grid, reference.time, reference.voltage)
+    return float(np.sqrt(np.mean(diff ** 2)))
+
+
+def main_3d():
+    params = parameter_set("chen2020_nmc811")
+    radius = params.positive.particle_radius_m
+    print(f"3D voxel particles, Chen 2020 NMC811 (R = {radius * 1e6:.2f} um, D_s = 4e-15 m2/s), solver cg_jacobi; {_load()}")
+    # timings: polycrystal (13 c-axis classes, 60 grains) 32 and 48 voxels across, 1C, each in a fresh process
+    for radius_vox in (16, 24):
+        r = _subprocess_case({"kind": "polycrystal", "radius_vox": radius_vox, "c_rate": 1.0})
+        print(f"3D polycrystal {2 * radius_vox} voxels across (image {'x'.join(map(str, r['image']))}) 1C: wall {r['wall_s']:.1f} s "
+              f"(CPU {r['cpu_s']:.1f} s), {r['unknowns']} unknowns, {r['reaction_faces']} reaction faces, "
+              f"{r['steps']} steps, {r['newton']} Newton iterations, {r['cg_iterations']} CG iterations, domain build "
+              f"{r['domain_build_s']:.2f} s, peak RSS {r['peak_rss_MB']:.0f} MB ({r['peak_rss_MB'] - r['rss_after_imports_MB']:.0f} MB "
+              f"above imports), rated capacity {r['rated_capacity']:.4f} ({r['status']}), conservation "
+              f"{r['conservation_error']:.1e}; {r['load_before']} -> {r['load_after']}")
+    # accuracy: isotropic voxel sphere vs the 1D sphere of the same volume
+    for rate in (1.0, 5.0):
+        for radius_vox in (8, 12, 16):
+            mask, _ = synthetic_particle_3d("single_crystal", radius_vox=radius_vox)
+            voxel = radius / radius_vox
+            started = time.perf_counter()
+            run = discharge_particle_3d(mask, params, voxel_size_m=voxel, c_rate=rate, snapshots_dod=())
+            wall = time.perf_counter() - started
+            equivalent = (3 * mask.sum() / (4 * np.pi)) ** (1 / 3) * voxel
+            reference = discharge_sphere(params, radius_m=equivalent, c_rate=rate, snapshots_dod=())
+            error = run.attrs["rated_capacity"] / reference.attrs["rated_capacity"] - 1
+            print(f"isotropic voxel sphere {2 * radius_vox} voxels across {rate:g}C vs 1D sphere (R_eq = {equivalent * 1e6:.3f} um): "
+                  f"capacity to cut-off {run.attrs['rated_capacity']:.4f} vs {reference.attrs['rated_capacity']:.4f} ({error:+.2%}), "
+                  f"voltage RMS {_rms_V(run, reference) * 1e3:.1f} mV, reaction area / 4 pi R_eq^2 = "
+                  f"{json.loads(run.attrs['parameters'])['reaction_area_m2'] / (4 * np.pi * equivalent ** 2):.4f}, "
+                  f"wall {wall:.1f} s, {run.attrs['status']}; {_load()}")
+    # rotation: grain map turned 90 deg about z and about x, tensor components swapped
+    mask, c_axis = synthetic_particle_3d("polycrystal", radius_vox=8, n_grains=30, seed=4)
+    voxel = radius / 8
+    f_x, f_y, f_z = c_axis_factors(np.where(mask[..., None], c_axis, np.array([0.0, 0.0, 1.0])))
+    base = discharge_particle_3d(mask, params, voxel_size_m=voxel, c_rate=5.0, diffusivity_factors=(f_x, f_y, f_z),
+                                 snapshots_dod=()).attrs["rated_capacity"]
+    for name, axes, order in (("z", (1, 2), (1, 0, 2)), ("x", (0, 1), (0, 2, 1))):
+        turned = [np.ascontiguousarray(np.rot90(a, axes=axes)) for a in (mask, f_x, f_y, f_z)]
+        factors = tuple(turned[1 + k] for k in order)
+        value = float(rated_capacity(turned[0], params, voxel_size_m=voxel, c_rates=(5.0,),
+                                     diffusivity_factors=factors).rated_capacity[0])
+        print(f"rotation about {name} (16 voxels across, polycrystal, 5C): rated capacity {value:.6f} vs {base:.6f} "
+              f"(relative difference {abs(value / base - 1):.1e})")
+    # the paper's particle architectures at 5C, same outline
+    charge = {}
+    for kind, cracks in (("polycrystal", 0.0), ("polycrystal", 0.5), ("single_crystal", 0.0), ("radial", 0.0), ("double_layer", 0.0)):
+        mask, c_axis = synthetic_particle_3d(kind, radius_vox=8, n_grains=30, seed=2, crack_fraction=cracks)
+        started = time.perf_counter()
+        run = discharge_particle_3d(mask, params, voxel_size_m=voxel, c_rate=5.0, c_axis=c_axis, snapshots_dod=())
+        label = kind + (f" + cracks on {cracks:.0%} of the inner grain boundaries" if cracks else "")
+        print(f"3D {label}, 16 voxels across, 5C: rated capacity {run.attrs['rated_capacity']:.4f} ({run.attrs['status']}), "
+              f"wall {time.perf_counter() - started:.1f} s")
+        if kind == "polycrystal" and not cracks:
+            charge["whole"], solid = float(run.capacity[-1]), mask.sum()
+        elif kind == "polycrystal":
+            # 1C counts the cracked particle's own (smaller) volume: compare at the uncracked particle's current too
+            same_current = discharge_particle_3d(mask, params, voxel_size_m=voxel, c_rate=5.0 * solid / mask.sum(),
+                                                 c_axis=c_axis, snapshots_dod=())
+            print(f"  cracks remove {1 - mask.sum() / solid:.1%} of the solid; at the uncracked particle's 5C current the "
+                  f"cracked one passes {float(same_current.capacity[-1]) / charge['whole']:.4f} x its charge to the cut-off")
+    mask, c_axis = synthetic_particle_3d("polycrystal", radius_vox=8, n_grains=30, seed=2)
+    started = time.perf_counter()
+    fit = fit_effective_diffusivity(mask, params, voxel_size_m=voxel, c_rate=5.0, c_axis=c_axis)
+    print(f"SST tortuosity of the 3D polycrystal (16 voxels across) at 5C: {fit['tortuosity']:.3f} "
+          f"({len(fit['evaluations'])} homogeneous runs, {time.perf_counter() - started:.1f} s); {_load()}")
+
+
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("1d2d", "3d"), help="run one group of figures")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.case:
+        print(json.dumps(run_case(json.loads(arguments.case))))
+    else:
+        if arguments.only in (None, "1d2d"):
+            main_1d2d()
+        if arguments.only in (None, "3d"):
+            main_3d()
