@@ -295,8 +295,7 @@ def _cmd_demo(args) -> int:
     ct = example_path("ct_nrel_nmc", "nmc-1-cal_generatedCBD_bridge.tif")
     print(f"\n[3] Segmentation of the real NREL CT sample {ct.name} (0.398 µm voxels, labels 0 pore / 1 NMC / 2 CBD)")
     _segment_file(ct, "nrel_nmc_1_cal", args.catalog, voxel_size_m=0.398e-6, labels={0: 0, 1: 1, 2: 2},
-                  tortuosity=False, diffusivity_m2_s=4e-15)
-    print("  (tortuosity: run `electrode-design characterise nrel_nmc_1_cal`, about a minute)")
+                  tortuosity=True, diffusivity_m2_s=4e-15)
 
     print("\n[4] Simulation: 3C discharge of a coarse D8 electrode (40×24×24 µm, 1 µm voxels), Chen2020 NMC811")
     coarse = microstructure.generate_electrode(8e-6, thickness_m=40e-6, width_m=24e-6, voxel_size_m=1e-6,
