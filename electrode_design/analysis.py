@@ -84,6 +84,14 @@ def p2d_twin(sim: xr.Dataset, microstructure: xr.Dataset, *, radius="volume", po
         tau_image = tortuosity_factor(phase != 1, axis=0)["tortuosity_factor"]
     tau = float(tau_image) * eps_ns ** (1.0 - bruggeman)
     area = float(cell["reaction_area_m2"]) / volume_m3
+    if build.get("solid_potential") == "field":
+        sigma_am = float(build["solid_conductivity_S_m"])
+        sigma_ns = float(build.get("nonsolid_electronic_conductivity_S_m", 0.0))
+        sigma_eff = sigma_am * tortuosity_factor(phase == 1, axis=0)["relative_diffusivity"]
+        if sigma_ns > 0:
+            sigma_eff += sigma_ns * tortuosity_factor(phase != 1, axis=0)["relative_diffusivity"]
+    else:
+        sigma_eff = _EQUIPOTENTIAL_S_M
     if isinstance(radius, str):
         if radius == "volume":
             volumes = np.asarray(microstructure.volume.values, dtype=float)
@@ -107,10 +115,11 @@ def p2d_twin(sim: xr.Dataset, microstructure: xr.Dataset, *, radius="volume", po
     p2d = gpnp.p2d_reference(params, c_rate=float(sim.attrs["c_rate"]), cutoff_V=float(sim.attrs["cutoff_V"]),
                              porosity=nonsolid * eps_ns, active_volume_fraction=eps_am, tortuosity_factor=tau,
                              specific_area_m_1=area, particle_radius_m=radius_m, thickness_m=phase.shape[0] * voxel,
-                             electronic_conductivity_S_m=_EQUIPOTENTIAL_S_M, points=points, snapshots_dod=snaps)
+                             electronic_conductivity_S_m=sigma_eff, points=points, snapshots_dod=snaps)
     p2d.attrs["twin_of"] = json.dumps({"radius": radius if isinstance(radius, str) else "given", "radius_m": radius_m,
                                        "porosity": nonsolid * eps_ns, "active_volume_fraction": eps_am,
                                        "tortuosity_factor": tau, "specific_area_m_1": area,
+                                       "electronic_conductivity_S_m": sigma_eff,
                                        "area_ratio_to_spheres": area * radius_m / (3.0 * eps_am)})
     return p2d
 

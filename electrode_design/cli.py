@@ -217,7 +217,8 @@ def _cmd_characterise(args) -> int:
 
 # %% ../nbs/09_cli.ipynb #2416adab
 def _simulate(microstructure_name, name, catalog, *, c_rate, cutoff_V, parameter_set="chen2020_nmc811",
-              snapshots_dod=(0.2, 0.4, 0.6, 0.8), p2d: bool = False) -> bool:
+              snapshots_dod=(0.2, 0.4, 0.6, 0.8), p2d: bool = False, solid_conductivity_S_m: float | None = None,
+              nonsolid_electronic_conductivity_S_m: float = 0.0) -> bool:
     import numpy as np
 
     from electrode_design import gpnp, params
@@ -231,9 +232,15 @@ def _simulate(microstructure_name, name, catalog, *, c_rate, cutoff_V, parameter
     cell_params = params.load_parameters(parameter_set) if Path(parameter_set).suffix in (".yml", ".yaml") \
         else params.parameter_set(parameter_set)
     print(f"  {microstructure_name}: {phase.shape} voxels of {voxel_size_m * 1e6:g} µm, {c_rate:g}C to {cutoff_V:g} V")
+    conduction = {} if solid_conductivity_S_m is None else {
+        "solid_potential": "field", "solid_conductivity_S_m": solid_conductivity_S_m,
+        "nonsolid_electronic_conductivity_S_m": nonsolid_electronic_conductivity_S_m}
+    if conduction:
+        print(f"  solid potential as a field: active material {solid_conductivity_S_m:g} S/m, "
+              f"non-solid domain {nonsolid_electronic_conductivity_S_m:g} S/m")
     start = time.perf_counter()
     ds = gpnp.discharge(phase, params=cell_params, c_rate=c_rate, cutoff_V=cutoff_V, particle=particle,
-                        voxel_size_m=voxel_size_m, snapshots_dod=snapshots_dod, on_failure="return")
+                        voxel_size_m=voxel_size_m, snapshots_dod=snapshots_dod, on_failure="return", **conduction)
     ds.attrs["source"] = microstructure_name
     ds.attrs["c_rate"] = float(c_rate)
     ok = ds.attrs.get("status") == "ok"
@@ -271,7 +278,9 @@ def _print_p2d_comparison(sim, ms) -> None:
 
 def _cmd_simulate(args) -> int:
     ok = _simulate(args.microstructure, args.out or f"{args.microstructure}_{args.c_rate:g}C".replace(".", "p"),
-                   args.catalog, c_rate=args.c_rate, cutoff_V=args.cutoff, parameter_set=args.params, p2d=args.p2d)
+                   args.catalog, c_rate=args.c_rate, cutoff_V=args.cutoff, parameter_set=args.params, p2d=args.p2d,
+                   solid_conductivity_S_m=args.solid_conductivity,
+                   nonsolid_electronic_conductivity_S_m=args.nonsolid_conductivity)
     return 0 if ok else 1
 
 # %% ../nbs/09_cli.ipynb #6fed4223
@@ -453,6 +462,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--cutoff", type=float, default=2.8, help="cut-off voltage (V)")
     simulate.add_argument("--params", default="chen2020_nmc811", help="bundled parameter set or YAML file")
     simulate.add_argument("--out", default=None, help="catalog entry name")
+    simulate.add_argument("--solid-conductivity", type=float, default=None, metavar="S_PER_M",
+                          help="solve the solid potential as a field with this active-material conductivity "
+                               "(default: an equipotential solid)")
+    simulate.add_argument("--nonsolid-conductivity", type=float, default=0.0, metavar="S_PER_M",
+                          help="electronic conductivity of the non-solid (pore + carbon-binder) domain in field mode")
     simulate.add_argument("--p2d", action="store_true",
                           help="also run the PyBaMM DFN twins (measured effective properties) and compare")
     simulate.set_defaults(func=_cmd_simulate)

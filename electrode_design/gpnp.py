@@ -168,6 +168,19 @@ class GpnpCell:
     excluded_pore_voxels: int
     options: dict = field(default_factory=dict)
     _pattern: dict = field(default_factory=dict, repr=False)
+    # electronic network (``solid_potential="field"`` only; empty in the default uniform mode)
+    conducting_voxels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # flat voxel index
+    n_conducting: int = 0
+    conduction_pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    conduction_G_S: np.ndarray = field(default_factory=lambda: np.zeros(0))   # harmonic-mean conductance
+    collector_cells: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # conducting cells at z = 0
+    collector_G_S: np.ndarray = field(default_factory=lambda: np.zeros(0))    # 2 σ h, collector face to centre
+    face_conducting: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # conducting cell of each face
+
+    @property
+    def field_mode(self) -> bool:
+        """True when the solid potential is a field (``build_cell(..., solid_potential="field")``)."""
+        return self.n_conducting > 0
 
     @property
     def electrode_area_m2(self) -> float:
@@ -194,7 +207,9 @@ class GpnpCell:
                 "n_electrolyte": self.n_electrolyte, "reactive_faces": int(self.face_area_m2.size),
                 "reaction_area_m2": self.reaction_area_m2, "area_factor": self.area_factor,
                 "excluded_pore_voxels": self.excluded_pore_voxels,
-                "unknowns": self.n_solid + 2 * self.n_electrolyte + 1}
+                "unknowns": self.n_solid + 2 * self.n_electrolyte + self.n_conducting + 1,
+                **({"n_conducting": self.n_conducting, "collector_cells": int(self.collector_cells.size)}
+                   if self.field_mode else {})}
 
 
 def _validate_phase(phase, voxel_size_m):
@@ -223,7 +238,9 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
                particle: np.ndarray | None = None, separator_cells: int = 4,
                area_correction: bool = True, nonsolid_porosity: float | None = None,
                nonsolid_ionic_factor: float | None = None, cbd_porosity: float = 0.5,
-               cbd_ionic_factor: float = 0.1, interparticle_diffusion: bool = False) -> GpnpCell:
+               cbd_ionic_factor: float = 0.1, interparticle_diffusion: bool = False,
+               solid_potential: str = "uniform", solid_conductivity_S_m: float = 1.0,
+               nonsolid_electronic_conductivity_S_m: float = 0.0) -> GpnpCell:
     """Precompute a voxel half-cell: index maps, faces, geometric factors, sparsity pattern.
 
     Parameters
@@ -248,6 +265,18 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
         (capped at 1) and factor ε_ns^b with its Bruggeman exponent b.
     cbd_porosity, cbd_ionic_factor : float
         The same for resolved carbon-binder voxels (phase 2).
+    solid_potential : {"uniform", "field"}
+        ``"uniform"`` (default): an equipotential solid, φ_s = the cell voltage everywhere.
+        ``"field"``: φ_s is an unknown in every electronically conducting voxel, with
+        finite-volume conduction between them and the current collector at ``z = 0``
+        (see "Electronic conduction" below).
+    solid_conductivity_S_m : float
+        Intrinsic electronic conductivity σ_am of the active material (field mode only);
+        not the effective network value ``params.positive.electronic_conductivity_S_m``.
+    nonsolid_electronic_conductivity_S_m : float
+        Electronic conductivity of the non-solid voxels (phase 0 lumped pore +
+        carbon-binder, and resolved carbon-binder, phase 2), field mode only; 0: they do
+        not conduct electrons.
 
     Returns
     -------
@@ -257,7 +286,17 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
     -----
     Non-solid voxels not connected (6-connectivity) to the separator hold no electrolyte
     potential and are left out (``excluded_pore_voxels``); their faces do not react.
+    In field mode, conducting clusters that neither touch the collector nor hold a
+    reactive face carry no current and are left out of the electronic network; a
+    reactive cluster that does not touch the collector floats (net reaction current 0).
     """
+    if solid_potential not in ("uniform", "field"):
+        raise ValueError(f"solid_potential must be 'uniform' or 'field', got {solid_potential!r}")
+    for name, value, low in (("solid_conductivity_S_m", solid_conductivity_S_m, "positive"),
+                             ("nonsolid_electronic_conductivity_S_m", nonsolid_electronic_conductivity_S_m, "non-negative")):
+        ok = isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(float(value))
+        if not ok or (float(value) <= 0 if low == "positive" else float(value) < 0):
+            raise ValueError(f"{name} must be a {low} finite conductivity in S/m, got {value!r}")
     phase, h = _validate_phase(phase, voxel_size_m)
     separator_cells = int(separator_cells)
     if separator_cells < 1:
@@ -372,8 +411,54 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
                  "interparticle_diffusion": bool(interparticle_diffusion)})
     if face_s.size == 0:
         raise ValueError("no active-material voxel touches the connected electrolyte: nothing can react")
+    if solid_potential == "field":
+        _build_conduction(cell, phase, float(solid_conductivity_S_m), float(nonsolid_electronic_conductivity_S_m))
     _build_pattern(cell)
     return cell
+
+
+def _build_conduction(cell: GpnpCell, phase: np.ndarray, sigma_am: float, sigma_ns: float) -> None:
+    """Electronic network of field mode: conducting voxels, harmonic-mean conductances, collector faces."""
+    h = cell.voxel_size_m
+    Z, Y, X = phase.shape
+    flat = phase.ravel()
+    sigma = np.where(flat == 1, sigma_am, sigma_ns)
+    labels, _ = ndi.label((sigma > 0).reshape(phase.shape))
+    keep = np.zeros(labels.max() + 1, dtype=bool)
+    keep[labels[0][labels[0] > 0]] = True                          # touches the collector
+    reactive_vox = cell.solid_voxels[cell.face_solid]
+    keep[labels.ravel()[reactive_vox]] = True                      # holds a reactive face (may float)
+    keep[0] = False
+    flat_labels = labels.ravel()
+    voxels = np.flatnonzero(keep[flat_labels])
+    index = np.full(flat.size, -1, dtype=np.int64)
+    index[voxels] = np.arange(voxels.size)
+    strides = (Y * X, X, 1)
+    grid_index = np.arange(flat.size).reshape(Z, Y, X)
+    pairs, G = [], []
+    for axis in range(3):
+        a = np.take(grid_index, np.arange(phase.shape[axis] - 1), axis=axis).ravel()
+        b = a + strides[axis]
+        both = (index[a] >= 0) & (index[b] >= 0)
+        sa, sb = sigma[a[both]], sigma[b[both]]
+        pairs.append(np.stack([index[a[both]], index[b[both]]], axis=1))
+        G.append(h * 2.0 * sa * sb / (sa + sb))                    # A / (h/2σa + h/2σb), A = h²
+    bottom = grid_index[0].ravel()
+    at_cc = index[bottom] >= 0
+    if not at_cc.any():
+        raise ValueError("solid_potential='field': no electronically conducting voxel touches the current collector (z = 0)")
+    touching = np.unique(flat_labels[bottom[at_cc]])
+    cell.conducting_voxels = voxels
+    cell.n_conducting = int(voxels.size)
+    cell.conduction_pairs = np.concatenate(pairs).astype(np.int64)
+    cell.conduction_G_S = np.concatenate(G)
+    cell.collector_cells = index[bottom[at_cc]]
+    cell.collector_G_S = 2.0 * h * sigma[bottom[at_cc]]           # h² / (h/2σ)
+    cell.face_conducting = index[reactive_vox]
+    floating = np.setdiff1d(np.unique(flat_labels[voxels]), touching)
+    cell.options.update({"solid_potential": "field", "solid_conductivity_S_m": sigma_am,
+                         "nonsolid_electronic_conductivity_S_m": sigma_ns,
+                         "floating_conducting_clusters": int(floating.size)})
 
 
 def _build_pattern(cell: GpnpCell) -> None:
@@ -406,9 +491,21 @@ def _build_pattern(cell: GpnpCell) -> None:
     # counter electrode: w and φ rows vs φ
     cc = cell.counter_cells
     add(W + cc, P + cc); add(P + cc, P + cc)
+    nc = cell.n_conducting
+    if nc:
+        # field mode, ψ = φ_s − V: face rows (θ, w, φ_e) vs ψ; ψ rows vs (θ, w, φ_e, ψ); conduction; collector
+        Q = ns + 2 * ne
+        fc = Q + cell.face_conducting
+        for r in (fs, W + fe, P + fe):
+            add(r, fc)
+        for c in (fs, W + fe, P + fe, fc):
+            add(fc, c)
+        a, b = Q + cell.conduction_pairs[:, 0], Q + cell.conduction_pairs[:, 1]
+        add(a, a); add(a, b); add(b, a); add(b, b)
+        add(Q + cell.collector_cells, Q + cell.collector_cells)
     rows = np.concatenate(rows)
     cols = np.concatenate(cols)
-    n = ns + 2 * ne
+    n = ns + 2 * ne + nc
     key = rows * n + cols
     unique, inverse = np.unique(key, return_inverse=True)
     # unique keys are sorted row-major with sorted columns: exactly the CSR data order
@@ -495,7 +592,8 @@ class _Model:
             if active.size == 0:
                 break
             va = v[active]
-            G, Gv, *_ = self.surface(va, theta_a[active], c[active], phi_e[active], phi_s, area[active], Cd[active])
+            ps = phi_s[active] if np.ndim(phi_s) else phi_s  # per face in field mode
+            G, Gv, *_ = self.surface(va, theta_a[active], c[active], phi_e[active], ps, area[active], Cd[active])
             pos = G > 0
             hi_a = np.where(pos, va, hi[active])
             lo_a = np.where(pos, lo[active], va)
@@ -516,7 +614,8 @@ class _Model:
 def _assemble(cell: GpnpCell, m: _Model, state: dict, old: dict, dt: float, current_A: float):
     """Residual (A) and Jacobian of the implicit-Euler step on the fixed pattern.
 
-    Unknowns: θ (active voxels), w = ln(c_e/c_0) and φ_e (electrolyte cells), φ_s (one
+    Unknowns: θ (active voxels), w = ln(c_e/c_0) and φ_e (electrolyte cells), in field
+    mode ψ = φ_s − V (conducting voxels), and the cell voltage V = ``state["phi_s"]`` (one
     scalar, returned as the bordering column ``b``, row ``cr`` and corner ``d``).
     """
     F = FARADAY_C_MOL
@@ -525,7 +624,8 @@ def _assemble(cell: GpnpCell, m: _Model, state: dict, old: dict, dt: float, curr
     W, P = ns, ns + ne
     theta, w, phi, phis = state["theta"], state["w"], state["phi"], state["phi_s"]
     c = m.c0 * np.exp(w)
-    R = np.zeros(ns + 2 * ne)
+    nc = cell.n_conducting
+    R = np.zeros(ns + 2 * ne + nc)
     vals = []
 
     # solid storage and diffusion
@@ -577,8 +677,9 @@ def _assemble(cell: GpnpCell, m: _Model, state: dict, old: dict, dt: float, curr
     Ds, dDs = m.ds(th_a), m.ds.derivative(th_a)
     Cd = F * m.c_max * 2.0 * h * Ds
     dCd = F * m.c_max * 2.0 * h * dDs
-    v = m.solve_surface(state["v"], th_a, c[fe], phi[fe], phis, A, Cd)
-    G, Gv, th_f, j, djde, jv = m.surface(v, th_a, c[fe], phi[fe], phis, A, Cd)
+    phis_face = phis + state["psi"][cell.face_conducting] if nc else phis  # φ_s of each face's voxel
+    v = m.solve_surface(state["v"], th_a, c[fe], phi[fe], phis_face, A, Cd)
+    G, Gv, th_f, j, djde, jv = m.surface(v, th_a, c[fe], phi[fe], phis_face, A, Cd)
     state["v"] = v
     Ik = A * j
     frac = Cd * th_f * (1.0 - th_f) / Gv          # 1 - A jv / Gv
@@ -610,10 +711,40 @@ def _assemble(cell: GpnpCell, m: _Model, state: dict, old: dict, dt: float, curr
     R[P + cc] -= Il
     vals += [(1.0 - m.t_plus) * cell.counter_area_m2 * djl, cell.counter_area_m2 * djl]
 
+    collector_A = None
+    if nc:
+        # field mode: ψ rows = current leaving the voxel (reaction I_k + conduction + collector) = 0
+        Q = ns + 2 * ne
+        psi = state["psi"]
+        fc = cell.face_conducting
+        np.add.at(R, Q + fc, Ik)
+        np.add.at(bcol, Q + fc, dI_dphis)
+        for factor in (1.0, -(1.0 - m.t_plus), -1.0):
+            vals.append(factor * dI_dphis)
+        vals += [dI_dth, dI_dw, dI_dphi, dI_dphis]
+        a, b = cell.conduction_pairs[:, 0], cell.conduction_pairs[:, 1]
+        g = cell.conduction_G_S
+        flux = g * (psi[a] - psi[b])
+        np.add.at(R, Q + a, flux)
+        np.subtract.at(R, Q + b, flux)
+        vals += [g, -g, -g, g]
+        gcc, cc_cells = cell.collector_G_S, cell.collector_cells
+        to_collector = gcc * psi[cc_cells]
+        R[Q + cc_cells] += to_collector
+        vals.append(gcc)
+        # galvanostatic control on the collector current: Rs = I − Σ G_cc ψ (∂Rs/∂V = 0)
+        collector_A = float(to_collector.sum())
+        Rs = current_A - collector_A
+        crow = np.zeros_like(R)
+        crow[Q + cc_cells] = -gcc
+        d = 0.0
+
     pat = cell._pattern
     data = np.bincount(pat["slot"], weights=np.concatenate(vals), minlength=pat["nnz"])
     J = sp.csr_matrix((data, pat["indices"], pat["indptr"]), shape=(pat["n"], pat["n"]))
     faces = {"theta_f": th_f, "j": j, "I": Ik}
+    if nc:
+        faces["collector_A"] = collector_A
     return R, Rs, J, bcol, crow, d, faces
 
 
@@ -628,7 +759,7 @@ class _Preconditioner:
     def __init__(self, cell: GpnpCell, J, bcol, crow, d):
         import pyamg
 
-        ns, ne = cell.n_solid, cell.n_electrolyte
+        ns, ne, nc = cell.n_solid, cell.n_electrolyte, cell.n_conducting
         self.sl = (slice(0, ns), slice(ns, ns + ne), slice(ns + ne, ns + 2 * ne))
         self.blocks = {}
         self.off = {}
@@ -640,8 +771,18 @@ class _Preconditioner:
         self.off["pw"] = rows_p[:, sw]
         self.off["tw"] = rows_t[:, sw]
         self.off["tp"] = rows_t[:, sp_]
+        blocks = [rows_w[:, sw], rows_p[:, sp_], rows_t[:, st]]
+        self.field = nc > 0
+        if self.field:
+            # field mode: w → φ_e → ψ → θ, one more AMG block for the φ_s conduction operator
+            self.sq = slice(ns + 2 * ne, ns + 2 * ne + nc)
+            rows_q = Jr[self.sq]
+            self.off["qw"] = rows_q[:, sw]
+            self.off["qp"] = rows_q[:, sp_]
+            self.off["tq"] = rows_t[:, self.sq]
+            blocks.append(rows_q[:, self.sq])
         self.amg = []
-        for block in (rows_w[:, sw], rows_p[:, sp_], rows_t[:, st]):
+        for block in blocks:
             ml = pyamg.ruge_stuben_solver(block.tocsr(), max_coarse=300, coarse_solver="splu")
             self.amg.append(_VCycle(ml))
         self.n = J.shape[0]
@@ -659,6 +800,11 @@ class _Preconditioner:
         out = np.empty_like(r)
         out[sw] = self.amg[0](r[sw])
         out[sp_] = self.amg[1](r[sp_] - self.off["pw"] @ out[sw])
+        if self.field:
+            sq = self.sq
+            out[sq] = self.amg[3](r[sq] - self.off["qw"] @ out[sw] - self.off["qp"] @ out[sp_])
+            out[st] = self.amg[2](r[st] - self.off["tw"] @ out[sw] - self.off["tp"] @ out[sp_] - self.off["tq"] @ out[sq])
+            return out
         out[st] = self.amg[2](r[st] - self.off["tw"] @ out[sw] - self.off["tp"] @ out[sp_])
         return out
 
@@ -885,6 +1031,8 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
     """
     trial = _copy_state(state)
     ns, ne = cell.n_solid, cell.n_electrolyte
+    field = cell.field_mode
+    Q = ns + 2 * ne
     pre = counters.get("preconditioner")
     last_its = 0
     residual = np.inf
@@ -905,18 +1053,26 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
         # (×1e3: a current error of 1e-12 relative per step at the default tolerance keeps lithium conserved)
         current_error = 1e3 * abs(Rs) / (abs(current_A) if current_A else cell.one_c_current_A)  # at rest: vs 1C
         border = current_error if event else min(abs(Rs / d) if d else np.inf, current_error)
+        if field:
+            # ψ rows are currents: also the relative current error, as for the border (a large σ makes
+            # their voltage error |R|/diag meaningless for conservation)
+            scaled[Q:] = np.maximum(scaled[Q:], 1e3 * np.abs(R[Q:]) / (abs(current_A) if current_A else cell.one_c_current_A))
         residual = max(float(scaled.max()), border)
         if not np.isfinite(residual):
             return False, state, None, residual, "non-finite residual"
         if opts.get("verbose"):
             print(f"  newton {iteration}: residual {residual:.3e} (argmax {int(scaled.argmax())}, Rs {Rs:.3e}, d {d:.3e}), last linear {last_its}")
         if residual <= opts["newton_tol"] and iteration > 0:
-            trial["conservation_A"] = float(R[:ns].sum() - Rs)
+            # storage − I: θ rows hold storage + Σ I_k; Rs = −(Σ I_k + I) (uniform) or I − I_collector (field),
+            # where the ψ rows sum to Σ I_k + I_collector
+            trial["conservation_A"] = float(R[:ns].sum() - Rs - R[Q:].sum()) if field else float(R[:ns].sum() - Rs)
+            if field:
+                trial["collector_A"] = faces["collector_A"]
             trial["dt"] = dt
             return True, trial, faces, residual, ""
         if iteration == opts["max_newton"]:
             break
-        s_scale = 1.0 / abs(d) if d else 1.0
+        s_scale = 1.0 / abs(d) if d else (1.0 / float(cell.collector_G_S.sum()) if field else 1.0)
         if event:
             storage = np.zeros_like(R)
             storage[:ns] = F * m.c_max * Vs * (trial["theta"] - old["theta"]) / dt
@@ -938,8 +1094,11 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
         if not np.all(np.isfinite(dx)) or not np.isfinite(dphis):
             counters["preconditioner"] = None
             return False, state, None, residual, "non-finite Newton update"
-        dth, dw, dph = dx[:ns], dx[ns:ns + ne], dx[ns + ne:]
+        dth, dw, dph = dx[:ns], dx[ns:ns + ne], dx[ns + ne:Q]
         big_phi = float(np.abs(dph).max()) if event else max(float(np.abs(dph).max()), abs(dphis))
+        if field:
+            dpsi = dx[Q:]
+            big_phi = max(big_phi, float(np.abs(dpsi).max()))
         lam = min(1.0, opts["max_dphi_V"] / max(big_phi, 1e-300),
                   opts["max_dlnc"] / max(float(np.abs(dw).max()), 1e-300),
                   opts["max_dsol"] / max(float(np.abs(dth).max()), 1e-300))
@@ -950,6 +1109,8 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
         trial["theta"] = trial["theta"] + lam * dth
         trial["w"] = trial["w"] + lam * dw
         trial["phi"] = trial["phi"] + lam * dph
+        if field:
+            trial["psi"] = trial["psi"] + lam * dpsi
         if event:
             log_dt += lam * dphis
         else:
@@ -1165,9 +1326,13 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
     ne = cell.n_electrolyte
     state = {"theta": np.full(cell.n_solid, sol0), "w": np.zeros(ne), "phi": np.zeros(ne),
              "phi_s": float(m.ocv(np.array(sol0))) - 0.02, "v": np.full(cell.face_area_m2.size, _logit(sol0))}
+    if cell.field_mode:
+        state["psi"] = np.zeros(cell.n_conducting)  # φ_s − V in the conducting voxels
     old = {"theta": state["theta"].copy(), "c": np.full(ne, c0)}
     counters = {"newton": 0, "linear": 0, "amg_setups": 0, "rejected": 0}
     series = {"time": [], "voltage": [], "newton": [], "current": [], "charge": [], "step": []}
+    if cell.field_mode:
+        series["collector_current"] = []
     snaps = []
     t = 0.0
     charge = 0.0  # discharge charge passed (C)
@@ -1304,7 +1469,10 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
                 charge = charge_start + current * (t - t_start)
                 conservation_steps.append(new_state.pop("conservation_A") * dt_try)
                 new_state.pop("dt", None)
-                rates = {key: (new_state[key] - state[key]) / dt_try for key in ("theta", "w", "phi")}
+                rates = {key: (new_state[key] - state[key]) / dt_try for key in ("theta", "w", "phi", "psi")
+                         if key in state}
+                if cell.field_mode:
+                    series["collector_current"].append(new_state.pop("collector_A"))
                 state = new_state
                 old = {"theta": state["theta"].copy(), "c": c0 * np.exp(state["w"])}
                 last_theta_f = faces["theta_f"]
@@ -1549,9 +1717,14 @@ def _snapshot(cell, m, state, faces, t, dod, target, step=0) -> dict:
     j = np.full(n_vox, np.nan)
     has = area > 0
     j[cell.solid_voxels[has]] = current[has] / area[has]
-    return {"time": t, "dod": dod, "target": target, "step": step, "voltage": float(state["phi_s"]),
+    snap = {"time": t, "dod": dod, "target": target, "step": step, "voltage": float(state["phi_s"]),
             "sol": sol.reshape(cell.shape), "c_e": c_e.reshape(cell.shape), "phi_e": phi_e.reshape(cell.shape),
             "j": j.reshape(cell.shape), "voxel_current": current, "voxel_area": area}
+    if cell.field_mode:
+        phi_s = np.full(n_vox, np.nan)
+        phi_s[cell.conducting_voxels] = state["phi_s"] + state["psi"]
+        snap["phi_s"] = phi_s.reshape(cell.shape)
+    return snap
 
 
 def _particle_table(cell, particle, snaps):
@@ -1611,6 +1784,10 @@ def _to_dataset(cell, params, series, snaps, capacity_C, particle, attrs, label=
                   "c_e": ("mol m-3", "electrolyte concentration"),
                   "phi_e": ("V", "electrolyte potential (vs the Li metal)"),
                   "j": ("A m-2", "interfacial reaction current density on the voxel (positive = lithiation)")}
+    if cell.field_mode:
+        field_meta["phi_s"] = ("V", "solid (electronic) potential vs the Li metal (NaN outside the electronic network)")
+        data["collector_current"] = ("time", np.asarray(series["collector_current"], dtype=float),
+                                     {"units": "A", "long_name": "current through the current collector (positive = discharge)"})
     for name, (units, long_name) in field_meta.items():
         values = np.stack([s[name] for s in snaps]) if snaps else np.empty((0, Z, Y, X))
         data[name] = (dims, values, {"units": units, "long_name": long_name})
@@ -1668,7 +1845,8 @@ def p2d_reference(params: CellParameters, *, c_rate: float, cutoff_V: float = 2.
         scaling the exchange-current density (PyBaMM discussion #3927).
     electronic_conductivity_S_m : float, optional
         Solid-phase conductivity of the DFN (default ``params.positive``); `discharge` has
-        an equipotential solid, so a like-for-like comparison passes a large value.
+        an equipotential solid by default (``solid_potential="uniform"``), so a like-for-like
+        comparison passes a large value.
     points : int
         Number of output times.
     snapshots_dod : sequence of float

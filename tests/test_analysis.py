@@ -112,3 +112,19 @@ def test_lower_porosity_moves_lithiation_towards_the_separator():
     assert gradients[0.23].size == 2 and gradients[0.28].size == 2
     # measured on this electrode: 0.022/0.032 (ε_H) against 0.025/0.036 (ε_L) at DoD 0.2/0.3
     assert np.all(gradients[0.23] > 1.05 * gradients[0.28]), gradients
+
+
+def test_p2d_twin_of_a_field_mode_run_gets_the_network_conductivity(small_electrode):
+    ms, _ = small_electrode
+    phase, particle = ms.phase.values.astype(np.uint8), ms.particle.values.astype(np.int32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = gpnp.discharge(phase, params=PARAMS, voxel_size_m=1e-6, c_rate=1.0, particle=particle, progress=False,
+                             snapshots_dod=(0.2,), solid_potential="field", solid_conductivity_S_m=0.05)
+    twin = p2d_twin(sim, ms, radius="volume")
+    info = json.loads(twin.attrs["twin_of"])
+    expected = 0.05 * microstructure.tortuosity_factor(phase == 1)["relative_diffusivity"]
+    assert info["electronic_conductivity_S_m"] == pytest.approx(expected, rel=1e-9)
+    assert 0 < info["electronic_conductivity_S_m"] < 0.05
+    report = compare_with_p2d(sim, twin)
+    assert abs(report["capacity_difference"]) < 0.15 and report["snapshots"]

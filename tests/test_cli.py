@@ -94,6 +94,15 @@ def test_simulate_with_p2d_twins(tmp_path, capsys):
     assert "radius 'volume'" in out and "radius 'area'" in out and "separator-minus-collector" in out
     sim = store.open_result("small_3c", catalog_path=catalog)
     assert sim.attrs["kind"] == "simulation" and "sol_profile" in sim
+    # the solid potential as a field (finite electronic conductivity)
+    assert run("simulate", "small", "--c-rate", 3, "--solid-conductivity", 0.05, "--out", "small_field",
+               catalog=catalog) == 0
+    field = store.open_result("small_field", catalog_path=catalog)
+    assert "phi_s" in field and '"solid_potential": "field"' in field.attrs["build_options"]
+    v_field = np.interp(0.3, field.depth_of_discharge.values, field.voltage.values)
+    v_uniform = np.interp(0.3, sim.depth_of_discharge.values, sim.voltage.values)
+    assert v_field < v_uniform - 1e-3  # the ohmic drop in the solid
+    assert run("simulate", "small", "--c-rate", 3, "--solid-conductivity", -1, catalog=catalog) == 2
 
 
 def test_params_command_prints_the_table(capsys):

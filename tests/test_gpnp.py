@@ -440,3 +440,83 @@ def test_protocol_rejects_bad_input(lattice, make, error, message):
     with pytest.raises(error) as info:
         make(cell)
     assert message in str(info.value)
+
+
+# --- solid potential as a field (build_cell(..., solid_potential="field")) -------------------------------
+
+def test_field_mode_with_large_conductivity_reproduces_uniform(lattice, lattice_3c):
+    phase, particle, _ = lattice
+    cell = build_cell(phase, voxel_size_m=1e-6, params=PARAMS, particle=particle, solid_potential="field",
+                      solid_conductivity_S_m=1e6)
+    assert cell.n_conducting == cell.n_solid and cell.collector_cells.size == int((phase[0] == 1).sum())
+    assert cell.summary()["unknowns"] == cell.n_solid * 2 + 2 * cell.n_electrolyte + 1
+    ds = run_quietly(cell, c_rate=3.0, particle=particle)
+    ref = lattice_3c
+    assert ds.attrs["status"] == "ok" and ds.attrs["termination"] == "cutoff"
+    dod, ref_dod = ds.depth_of_discharge.values, ref.depth_of_discharge.values
+    assert abs(dod[-1] - ref_dod[-1]) < 1e-4
+    before_end = dod < 0.98 * min(dod[-1], ref_dod[-1])  # the last points lie on the vertical collapse
+    assert np.abs(ds.voltage.values - np.interp(dod, ref_dod, ref.voltage.values))[before_end].max() < 1e-4
+    # charge conservation: the collector carries the applied current at every step, lithium is conserved
+    assert np.abs(ds.collector_current.values / ds.current.values - 1).max() < 1e-10
+    assert ds.attrs["conservation_error"] < 1e-9
+    assert json.loads(ds.attrs["build_options"])["solid_potential"] == "field"
+    phi_s = ds.phi_s.values
+    assert np.isnan(phi_s[:, phase != 1]).all() and np.isfinite(phi_s[:, phase == 1]).all()
+    # discharge: current leaves through the collector, so φ_s ≥ V inside
+    assert (phi_s[:, phase == 1] >= ds.snapshot_voltage.values[:, None] - 1e-12).all()
+    # the default mode keeps its layout
+    assert "phi_s" not in ref and "collector_current" not in ref
+
+
+@pytest.mark.parametrize("sigma_ns", [None, 2e-3])
+def test_field_mode_ohmic_drop_of_a_dense_slab(sigma_ns):
+    """Reaction on the top face of a dense slab only: V_uniform − V_field = I R exactly (1D, no lateral flow)."""
+    h, sigma = 1e-6, 1e-3
+    slab = np.ones((8, 3, 3), np.uint8)
+    slab[-1] = 0
+    if sigma_ns is not None:
+        slab[0] = 0  # a conducting non-solid layer at the collector, not wetted
+    kwargs = dict(voxel_size_m=h, params=PARAMS, area_correction=False)
+    uniform = build_cell(slab, **kwargs)
+    field = build_cell(slab, **kwargs, solid_potential="field", solid_conductivity_S_m=sigma,
+                       nonsolid_electronic_conductivity_S_m=sigma_ns or 0.0)
+    steps = [Discharge(c_rate=1.0, duration_s=120.0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ru, rf = (run_protocol(c, steps, progress=False) for c in (uniform, field))
+    path = 6.5 * h / sigma if sigma_ns is None else h / sigma_ns + 5.5 * h / sigma
+    expected = uniform.one_c_current_A * path / (9 * h * h)
+    assert 0.04 < expected < 0.06
+    drop = ru.voltage.values - np.interp(ru.time.values, rf.time.values, rf.voltage.values)
+    assert np.allclose(drop, expected, rtol=1e-6, atol=0)
+    assert np.abs(rf.collector_current.values / rf.current.values - 1).max() < 1e-10
+    assert rf.attrs["conservation_error"] < 1e-9
+
+
+def test_field_mode_floating_particle_carries_no_net_current():
+    phase = np.zeros((8, 3, 3), np.uint8)
+    phase[:5] = 1
+    phase[6, 1, 1] = 1  # an active voxel in the pore, touching nothing conducting
+    cell = build_cell(phase, voxel_size_m=1e-6, params=PARAMS, area_correction=False, solid_potential="field")
+    assert cell.options["floating_conducting_clusters"] == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = run_protocol(cell, [Discharge(c_rate=1.0, duration_s=300.0)], progress=False, snapshot_step_ends=True)
+    assert ds.attrs["conservation_error"] < 1e-9
+    assert ds.sol.values[-1, 6, 1, 1] == pytest.approx(PARAMS.positive.sol_initial, abs=1e-9)
+    assert ds.sol.values[-1, 4].mean() > PARAMS.positive.sol_initial + 1e-3
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"solid_potential": "fields"}, "solid_potential must be"),
+    ({"solid_potential": "field", "solid_conductivity_S_m": 0.0}, "solid_conductivity_S_m"),
+    ({"solid_potential": "field", "nonsolid_electronic_conductivity_S_m": -1.0}, "nonsolid_electronic_conductivity_S_m"),
+])
+def test_field_mode_rejects_bad_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build_cell(lattice_packing()[0], voxel_size_m=1e-6, params=PARAMS, **kwargs)
+    floating = np.zeros((6, 3, 3), np.uint8)
+    floating[2:4] = 1  # active material away from the collector, non-solid not conducting
+    with pytest.raises(ValueError, match="touches the current collector"):
+        build_cell(floating, voxel_size_m=1e-6, params=PARAMS, solid_potential="field")
