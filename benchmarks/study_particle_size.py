@@ -2,7 +2,7 @@
 
 Generates mono-disperse electrodes 60 µm thick, 40×40 µm in plane, 43 % active, discharges
 each to 2.8 V with the microstructure-resolved model (gpnp) and with its two PyBaMM DFN
-twins (`analysis.p2d_twin`: measured porosity, pore tortuosity factor and reaction area,
+twins (`analysis.p2d_twins`: measured porosity, pore tortuosity factor and reaction area,
 and the particle radius either the volume-weighted equivalent radius or 3 ε_am / a), and
 prints the depth of discharge at the cut-off of each, the ratio of the 3D reaction area to
 the area of free spheres, and at the last common snapshot the mean SoL next to the
@@ -32,7 +32,7 @@ def run(ms, *, c_rate, voxel_um, cell_params):
                              snapshots_dod=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), progress=False,
                              on_failure="return")
     wall = time.perf_counter() - start
-    twins = {r: analysis.p2d_twin(sim, ms, radius=r) for r in ("volume", "area")}
+    twins = analysis.p2d_twins(sim, ms)
     reports = {r: analysis.compare_with_p2d(sim, p) for r, p in twins.items()}
     return sim, twins, reports, wall
 

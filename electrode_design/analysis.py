@@ -13,10 +13,10 @@ import math
 import numpy as np
 import xarray as xr
 
-__all__ = ["p2d_twin", "lithiation_gradient", "compare_with_p2d", "plot_p2d_comparison"]
+__all__ = ["p2d_twins", "p2d_twin", "lithiation_gradient", "compare_with_p2d", "plot_p2d_comparison"]
 
 # %% auto #0
-__all__ = ['p2d_twin', 'lithiation_gradient', 'compare_with_p2d', 'plot_p2d_comparison']
+__all__ = ['p2d_twins', 'p2d_twin', 'lithiation_gradient', 'compare_with_p2d', 'plot_p2d_comparison']
 
 # %% ../nbs/06_analysis.ipynb #067b5ffa
 def _check_simulation(name: str, ds) -> xr.Dataset:
@@ -38,8 +38,31 @@ def _thickness_m(ds: xr.Dataset) -> float:
 _EQUIPOTENTIAL_S_M = 1e5  # S/m: the DFN's solid potential drop becomes negligible, as in gpnp's scalar φ_s
 
 
-def p2d_twin(sim: xr.Dataset, microstructure: xr.Dataset, *, radius="volume", points: int = 200) -> xr.Dataset:
-    """PyBaMM half-cell DFN with the effective properties of a 3D run's microstructure.
+def _twin_radius(radius, microstructure: xr.Dataset, eps_am: float, area_m_1: float) -> float:
+    """The DFN particle radius (m) for ``radius`` = "volume", "area" or a length in metres."""
+    if isinstance(radius, str):
+        if radius == "volume":
+            volumes = np.asarray(microstructure.volume.values, dtype=float)
+            keep = volumes > 0
+            if "touches_edge" in microstructure and np.any(keep & ~microstructure.touches_edge.values.astype(bool)):
+                keep &= ~microstructure.touches_edge.values.astype(bool)  # cut particles are smaller than they act
+            volumes = volumes[keep]
+            if volumes.size == 0:
+                raise ValueError("microstructure has no particle volumes: run microstructure.characterise first")
+            radii = np.cbrt(3.0 * volumes / (4.0 * np.pi))
+            return float(np.sum(radii * volumes) / np.sum(volumes))
+        if radius == "area":
+            return 3.0 * eps_am / area_m_1
+        raise ValueError(f"radius must be 'volume', 'area' or a length in metres, got {radius!r}")
+    radius_m = float(radius)
+    if not (0 < radius_m < 1e-3):
+        raise ValueError(f"radius must be a positive length in metres, got {radius!r}")
+    return radius_m
+
+
+def p2d_twins(sim: xr.Dataset, microstructure: xr.Dataset, *, radii=("volume", "area"),
+              points: int = 200) -> dict:
+    """PyBaMM half-cell DFNs with the effective properties of a 3D run's microstructure, one per radius.
 
     Parameters
     ----------
@@ -49,16 +72,17 @@ def p2d_twin(sim: xr.Dataset, microstructure: xr.Dataset, *, radius="volume", po
     microstructure : xarray.Dataset
         The ``kind="microstructure"`` Dataset it was run on (``phase``, the per-particle
         ``volume`` and, if computed, ``attrs["tortuosity_factor"]``).
-    radius : {"volume", "area"} or float
-        Particle radius of the DFN: volume-weighted mean equivalent radius, 3 ε_am / a, or
-        a value in metres.
+    radii : sequence of {"volume", "area"} or float
+        Particle radii of the DFNs: volume-weighted mean equivalent radius, 3 ε_am / a, or
+        a value in metres. The image measurements are made once for all of them.
     points : int
-        Output times of the DFN.
+        Output times of each DFN.
 
     Returns
     -------
-    xarray.Dataset
-        As `gpnp.p2d_reference`, with ``attrs["twin_of"]`` holding the properties used.
+    dict
+        ``{radius: xarray.Dataset}`` as `gpnp.p2d_reference`, each with
+        ``attrs["twin_of"]`` holding the properties used.
     """
     from electrode_design import gpnp
     from electrode_design.microstructure import tortuosity_factor
@@ -74,54 +98,40 @@ def p2d_twin(sim: xr.Dataset, microstructure: xr.Dataset, *, radius="volume", po
         raise ValueError(f"microstructure has shape {list(phase.shape)}, the simulation's cell has {cell['shape']}")
     params = load_parameters(json.loads(sim.attrs["parameters"]))
     voxel = float(cell["voxel_size_m"])
-    volume_m3 = phase.size * voxel ** 3
     eps_am = float(np.mean(phase == 1))
-    nonsolid = float(np.mean(phase != 1))
-    eps_ns = float(build.get("nonsolid_porosity", 1.0))
-    bruggeman = float(params.positive.bruggeman)
+    area = float(cell["reaction_area_m2"]) / (phase.size * voxel ** 3)
+    radius_m = {radius: _twin_radius(radius, microstructure, eps_am, area) for radius in radii}
+    porosity = float(np.mean(phase != 1)) * float(build.get("nonsolid_porosity", 1.0))
     tau_image = microstructure.attrs.get("tortuosity_factor")
     if tau_image is None or not math.isfinite(float(tau_image)):
         tau_image = tortuosity_factor(phase != 1, axis=0)["tortuosity_factor"]
-    tau = float(tau_image) * eps_ns ** (1.0 - bruggeman)
-    area = float(cell["reaction_area_m2"]) / volume_m3
+    tau = float(tau_image) * float(build.get("nonsolid_porosity", 1.0)) ** (1.0 - float(params.positive.bruggeman))
     if build.get("solid_potential") == "field":
-        sigma_am = float(build["solid_conductivity_S_m"])
         sigma_ns = float(build.get("nonsolid_electronic_conductivity_S_m", 0.0))
-        sigma_eff = sigma_am * tortuosity_factor(phase == 1, axis=0)["relative_diffusivity"]
+        sigma_eff = float(build["solid_conductivity_S_m"]) * tortuosity_factor(phase == 1, axis=0)["relative_diffusivity"]
         if sigma_ns > 0:
             sigma_eff += sigma_ns * tortuosity_factor(phase != 1, axis=0)["relative_diffusivity"]
     else:
         sigma_eff = _EQUIPOTENTIAL_S_M
-    if isinstance(radius, str):
-        if radius == "volume":
-            volumes = np.asarray(microstructure.volume.values, dtype=float)
-            keep = volumes > 0
-            if "touches_edge" in microstructure and np.any(keep & ~microstructure.touches_edge.values.astype(bool)):
-                keep &= ~microstructure.touches_edge.values.astype(bool)  # cut particles are smaller than they act
-            volumes = volumes[keep]
-            if volumes.size == 0:
-                raise ValueError("microstructure has no particle volumes: run microstructure.characterise first")
-            radii = np.cbrt(3.0 * volumes / (4.0 * np.pi))
-            radius_m = float(np.sum(radii * volumes) / np.sum(volumes))
-        elif radius == "area":
-            radius_m = 3.0 * eps_am / area
-        else:
-            raise ValueError(f"radius must be 'volume', 'area' or a length in metres, got {radius!r}")
-    else:
-        radius_m = float(radius)
-        if not (0 < radius_m < 1e-3):
-            raise ValueError(f"radius must be a positive length in metres, got {radius!r}")
     snaps = tuple(float(d) for d in sim.snapshot_dod.values) if "snapshot_dod" in sim.coords else ()
-    p2d = gpnp.p2d_reference(params, c_rate=float(sim.attrs["c_rate"]), cutoff_V=float(sim.attrs["cutoff_V"]),
-                             porosity=nonsolid * eps_ns, active_volume_fraction=eps_am, tortuosity_factor=tau,
-                             specific_area_m_1=area, particle_radius_m=radius_m, thickness_m=phase.shape[0] * voxel,
-                             electronic_conductivity_S_m=sigma_eff, points=points, snapshots_dod=snaps)
-    p2d.attrs["twin_of"] = json.dumps({"radius": radius if isinstance(radius, str) else "given", "radius_m": radius_m,
-                                       "porosity": nonsolid * eps_ns, "active_volume_fraction": eps_am,
-                                       "tortuosity_factor": tau, "specific_area_m_1": area,
-                                       "electronic_conductivity_S_m": sigma_eff,
-                                       "area_ratio_to_spheres": area * radius_m / (3.0 * eps_am)})
-    return p2d
+    twins = {}
+    for radius, r_m in radius_m.items():
+        p2d = gpnp.p2d_reference(params, c_rate=float(sim.attrs["c_rate"]), cutoff_V=float(sim.attrs["cutoff_V"]),
+                                 porosity=porosity, active_volume_fraction=eps_am, tortuosity_factor=tau,
+                                 specific_area_m_1=area, particle_radius_m=r_m, thickness_m=phase.shape[0] * voxel,
+                                 electronic_conductivity_S_m=sigma_eff, points=points, snapshots_dod=snaps)
+        p2d.attrs["twin_of"] = json.dumps({"radius": radius if isinstance(radius, str) else "given", "radius_m": r_m,
+                                           "porosity": porosity, "active_volume_fraction": eps_am,
+                                           "tortuosity_factor": tau, "specific_area_m_1": area,
+                                           "electronic_conductivity_S_m": sigma_eff,
+                                           "area_ratio_to_spheres": area * r_m / (3.0 * eps_am)})
+        twins[radius] = p2d
+    return twins
+
+
+def p2d_twin(sim: xr.Dataset, microstructure: xr.Dataset, *, radius="volume", points: int = 200) -> xr.Dataset:
+    """The one DFN of `p2d_twins` with particle radius ``radius`` ("volume", "area" or metres)."""
+    return p2d_twins(sim, microstructure, radii=(radius,), points=points)[radius]
 
 # %% ../nbs/06_analysis.ipynb #e8cdf845
 def lithiation_gradient(sim: xr.Dataset) -> xr.DataArray:

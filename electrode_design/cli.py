@@ -264,8 +264,7 @@ def _print_p2d_comparison(sim, ms) -> None:
     from electrode_design import analysis
 
     print("  P2D twins (PyBaMM DFN with the measured porosity, tortuosity and reaction area):")
-    for radius in ("volume", "area"):
-        twin = analysis.p2d_twin(sim, ms, radius=radius)
+    for radius, twin in analysis.p2d_twins(sim, ms).items():
         report = analysis.compare_with_p2d(sim, twin)
         info = json.loads(twin.attrs["twin_of"])
         last = report["snapshots"][-1] if report["snapshots"] else None

@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from electrode_design import gpnp, microstructure
-from electrode_design.analysis import compare_with_p2d, lithiation_gradient, p2d_twin, plot_p2d_comparison
+from electrode_design.analysis import compare_with_p2d, lithiation_gradient, p2d_twin, p2d_twins, plot_p2d_comparison
 from electrode_design.params import parameter_set
 
 PARAMS = parameter_set("chen2020_nmc811")
@@ -68,7 +68,7 @@ def small_electrode():
 
 def test_p2d_twins_bracket_the_3d_capacity(small_electrode, tmp_path):
     ms, sim = small_electrode
-    twins = {r: p2d_twin(sim, ms, radius=r) for r in ("volume", "area")}
+    twins = p2d_twins(sim, ms)
     info = {r: json.loads(p.attrs["twin_of"]) for r, p in twins.items()}
     assert info["area"]["area_ratio_to_spheres"] == pytest.approx(1.0, abs=1e-12)
     assert info["volume"]["area_ratio_to_spheres"] < 1.0  # contacts do not react
