@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 from .params import FARADAY_C_MOL  # C/mol, one definition for the package
+from .params import _validate_fields
 
 # %% ../nbs/02_gitt.ipynb #99148287
 class CyclerFileError(ValueError):
@@ -624,13 +625,11 @@ class ElectrodeDescription:
     notes: str = ""
 
     def __post_init__(self):
-        for name in ("particle_radius_m", "electrode_area_m2", "thickness_m", "c_max_mol_m3"):
-            object.__setattr__(self, name, _validate_positive(name, getattr(self, name)))
-        object.__setattr__(
-            self, "active_volume_fraction", _validate_fraction("active_volume_fraction", self.active_volume_fraction)
-        )
+        _validate_fields(self, ("particle_radius_m", "electrode_area_m2", "thickness_m", "c_max_mol_m3"),
+                         _validate_positive)
+        _validate_fields(self, ("active_volume_fraction",), _validate_fraction)
         if self.sol_initial is not None:
-            object.__setattr__(self, "sol_initial", _validate_sol("sol_initial", self.sol_initial))
+            _validate_fields(self, ("sol_initial",), _validate_sol)
         object.__setattr__(self, "ocv_table", _validate_ocv_table(self.ocv_table))
 
     @property
