@@ -13,8 +13,6 @@ import math
 import numpy as np
 import xarray as xr
 
-__all__ = ["p2d_twins", "p2d_twin", "lithiation_gradient", "compare_with_p2d", "plot_p2d_comparison"]
-
 # %% auto #0
 __all__ = ['p2d_twins', 'p2d_twin', 'lithiation_gradient', 'compare_with_p2d', 'plot_p2d_comparison']
 

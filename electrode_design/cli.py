@@ -20,9 +20,6 @@ from . import store
 # %% auto #0
 __all__ = ['repository_root', 'example_path', 'build_parser', 'main']
 
-# %% ../nbs/09_cli.ipynb #7dbd4e6f
-__all__ = ["main", "build_parser", "repository_root", "example_path"]
-
 # %% ../nbs/09_cli.ipynb #e1a6640b
 def repository_root() -> Path:
     """The source checkout the package runs from (editable install), else the current directory."""

@@ -32,13 +32,6 @@ __all__ = ['CATALOG_ENV', 'example_gitt', 'example_microstructure', 'example_sim
            'explorer_notebook_path', 'launch_jupyterlab']
 
 # %% ../nbs/07_explore.ipynb #3da240e4
-__all__ = ["example_gitt", "example_microstructure", "example_simulation", "write_example_catalog",
-           "catalog_table", "filter_table", "gitt_trace", "gitt_pulse_spans", "gitt_tables",
-           "select_slice", "particle_size_distribution", "volume_fraction_profile", "snapshot_index",
-           "discharge_curves", "particle_sol_vs_depth", "sol_histogram", "gitt_plot",
-           "microstructure_plot", "microstructure_dynamic", "discharge_plot", "simulation_plot", "simulation_dynamic", "Explorer", "explore",
-           "report_html", "explorer_notebook_path", "launch_jupyterlab", "CATALOG_ENV"]
-
 CATALOG_ENV = "ELECTRODE_DESIGN_CATALOG"
 
 # %% ../nbs/07_explore.ipynb #18115420

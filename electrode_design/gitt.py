@@ -32,17 +32,6 @@ from scipy.linalg.lapack import dgtsv as _gtsv
 from . import __version__
 
 # %% ../nbs/02_gitt.ipynb #21cc44bb
-__all__ = [
-    "FARADAY_C_MOL",
-    "CyclerFileError",
-    "read_cycler",
-    "find_pulses",
-    "ElectrodeDescription",
-    "analyse_gitt",
-    "calibrate_sol_window",
-    "plot_gitt",
-]
-
 from .params import FARADAY_C_MOL  # C/mol, one definition for the package
 from .params import _validate_fields
 

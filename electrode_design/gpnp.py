@@ -23,9 +23,6 @@ from scipy.interpolate import PchipInterpolator
 import electrode_design
 from .params import FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, CellParameters, SolTable
 
-__all__ = ["SolverError", "GpnpCell", "build_cell", "discharge", "Discharge", "Rest", "pulse_train",
-           "run_protocol", "p2d_reference", "interface_area_factor"]
-
 # %% auto #0
 __all__ = ['SolverError', 'interface_area_factor', 'GpnpCell', 'build_cell', 'Discharge', 'Rest', 'pulse_train', 'discharge',
            'run_protocol', 'p2d_reference']

@@ -28,15 +28,6 @@ __all__ = ['LogNormal', 'Mixture', 'generate_electrode', 'tortuosity_factor', 'c
            'cracked_sphere', 'reverse_electrode', 'read_volume', 'phases_from_greyscale', 'phases_from_labels',
            'segment_particles', 'match_particles', 'synthetic_ct', 'plot_slices', 'plot_psd', 'plot_profile']
 
-# %% ../nbs/03_microstructure.ipynb #3f879596
-__all__ = [
-    "LogNormal", "Mixture",
-    "generate_electrode", "single_sphere", "rough_sphere", "cracked_sphere", "reverse_electrode",
-    "read_volume", "phases_from_greyscale", "phases_from_labels", "segment_particles",
-    "synthetic_ct", "characterise", "tortuosity_factor", "match_particles",
-    "plot_slices", "plot_psd", "plot_profile",
-]
-
 # %% ../nbs/03_microstructure.ipynb #46b064a2
 _PHASE_NAMES = {0: "non-solid (pore + carbon-binder)", 1: "active material", 2: "carbon-binder"}
 

@@ -27,13 +27,6 @@ __all__ = ['FARADAY_C_MOL', 'GAS_CONSTANT_J_MOL_K', 'ParameterError', 'SolTable'
            'parameter_table']
 
 # %% ../nbs/00_params.ipynb #bc386e81
-__all__ = [
-    "FARADAY_C_MOL", "GAS_CONSTANT_J_MOL_K", "ParameterError", "SolTable", "ActiveMaterial",
-    "PositiveElectrode", "Electrolyte", "Separator", "LithiumCounterElectrode", "CellParameters",
-    "load_parameters", "save_parameters", "parameter_set", "available_parameter_sets",
-    "to_pybamm", "from_pybamm", "read_bpx", "parameter_table",
-]
-
 FARADAY_C_MOL = 96485.33212  # Faraday constant, C/mol
 GAS_CONSTANT_J_MOL_K = 8.314462618  # molar gas constant, J/(mol K)
 

@@ -30,24 +30,13 @@ __all__ = ['ParticleSolverError', 'discharge_sphere', 'pulse_sphere', 'crank_sph
            'synthetic_particle_3d', 'discharge_particle_3d', 'rated_capacity', 'fit_effective_diffusivity']
 
 # %% ../nbs/04_particle.ipynb #241f8e53
-__all__ = [
-    "ParticleSolverError", "crank_sphere_surface_sol", "discharge_sphere", "pulse_sphere",
-    "orientation_factors", "orientation_from_greyscale", "synthetic_cross_section",
-    "discharge_cross_section", "c_axis_factors", "synthetic_particle_3d", "discharge_particle_3d",
-    "rated_capacity", "fit_effective_diffusivity",
-]
-
-
 class ParticleSolverError(RuntimeError):
     """The particle solver failed: a linear solve, the Picard iteration or the time step control."""
 
-
 _DEFAULT_CUTOFF_V = 2.8
-
 
 # positive finite numbers are validated exactly as the parameter sets validate them
 _check_positive = _validate_positive
-
 
 def _check_sol(name: str, value, material: ActiveMaterial) -> float:
     """A state of lithiation inside the material's window [sol_min, sol_max)."""
@@ -61,14 +50,12 @@ def _check_sol(name: str, value, material: ActiveMaterial) -> float:
             f"of material {material.name!r}, got {value!r}")
     return number
 
-
 def _check_fractions(name: str, values) -> tuple[float, ...]:
     out = tuple(float(v) for v in np.atleast_1d(values))
     bad = [v for v in out if not (0 < v <= 1)]
     if bad:
         raise ParameterError(f"{name} must be depths of discharge in (0, 1], got {bad[0]!r}")
     return tuple(sorted(set(out)))
-
 
 @dataclass
 class _Conditions:
@@ -85,7 +72,6 @@ class _Conditions:
         return {"material": material, "sol_initial": self.sol_initial, "c_e_mol_m3": self.c_e_mol_m3,
                 "temperature_K": self.temperature_K, "cutoff_V": self.cutoff_V}
 
-
 def _resolve_radius(radius_m, params: CellParameters | None) -> float:
     """The particle radius (m): ``radius_m`` if given, else the parameter set's, validated."""
     if radius_m is None:
@@ -93,7 +79,6 @@ def _resolve_radius(radius_m, params: CellParameters | None) -> float:
             raise ParameterError("radius_m is required when material is an ActiveMaterial")
         radius_m = params.positive.particle_radius_m
     return _check_positive("radius_m", radius_m)
-
 
 def _resolve_conditions(material, *, sol_initial, c_e_mol_m3, temperature_K, cutoff_V) -> tuple[_Conditions, CellParameters | None]:
     """Take an `ActiveMaterial` or `CellParameters`; fill unset options from the latter."""

@@ -26,9 +26,6 @@ __all__ = ['RESULT_KINDS', 'StoreError', 'default_catalog_path', 'result_path', 
            'entry_metadata', 'open_catalog', 'open_result', 'remove_result']
 
 # %% ../nbs/01_store.ipynb #a89bd77c
-__all__ = ["StoreError", "RESULT_KINDS", "default_catalog_path", "save_result", "open_result", "list_results",
-           "entry_metadata", "remove_result", "open_catalog", "result_path", "check_dataset"]
-
 RESULT_KINDS = ("gitt", "microstructure", "simulation", "analysis", "study")
 
 # %% ../nbs/01_store.ipynb #118e081f
