@@ -615,14 +615,20 @@ def test_plot_gitt(tmp_path, synthetic_result):
 
 
 # --------------------------------------------------------------------------- slow: regenerate the truth
-@pytest.mark.slow
-def test_regenerated_pybamm_truth_matches_fixture(tmp_path):
-    """Re-run PyBaMM's DFN (benchmarks/make_synthetic_gitt.py) and check the analysis on it."""
+def synthetic_gitt_script():
+    """benchmarks/make_synthetic_gitt.py as a module (skips without PyBaMM)."""
     os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
     pytest.importorskip("pybamm")
     spec = importlib.util.spec_from_file_location("make_synthetic_gitt", ROOT / "benchmarks" / "make_synthetic_gitt.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_regenerated_pybamm_truth_matches_fixture(tmp_path):
+    """Re-run PyBaMM's DFN (benchmarks/make_synthetic_gitt.py) and check the analysis on it."""
+    module = synthetic_gitt_script()
     module.main(tmp_path)
     fresh = pd.read_csv(tmp_path / module.CSV_NAME)
     stored = pd.read_csv(FIXTURE / module.CSV_NAME)
@@ -638,11 +644,7 @@ def test_regenerated_pybamm_truth_matches_fixture(tmp_path):
 @pytest.mark.slow
 def test_regenerated_pseudo_ocv_matches_fixture(tmp_path):
     """Re-run the C/50 pseudo-OCV discharge (``make_synthetic_gitt.py --protocol pseudo_ocv``)."""
-    os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
-    pytest.importorskip("pybamm")
-    spec = importlib.util.spec_from_file_location("make_synthetic_gitt", ROOT / "benchmarks" / "make_synthetic_gitt.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = synthetic_gitt_script()
     path, _ = module.main(tmp_path, "pseudo_ocv")
     fresh, stored = pd.read_csv(path), pd.read_csv(FIXTURE / module.PSEUDO_OCV_NAME)
     assert len(fresh) == len(stored)
@@ -655,11 +657,7 @@ def test_regenerated_pseudo_ocv_matches_fixture(tmp_path):
 @pytest.mark.slow
 def test_regenerated_fine_titration_matches_fixture(tmp_path):
     """Re-run the finer-titration protocol (``make_synthetic_gitt.py --protocol fine``)."""
-    os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
-    pytest.importorskip("pybamm")
-    spec = importlib.util.spec_from_file_location("make_synthetic_gitt", ROOT / "benchmarks" / "make_synthetic_gitt.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = synthetic_gitt_script()
     csv_path, truth_path = module.main(tmp_path, "fine")
     fresh = pd.read_csv(csv_path)
     stored = pd.read_csv(FIXTURE / module.FINE_CSV_NAME)
