@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import scipy.ndimage as ndi
 import scipy.sparse as sp
 import xarray as xr
 from scipy.interpolate import PchipInterpolator
+from threadpoolctl import threadpool_limits
 
 import electrode_design
 from .params import FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, CellParameters, SolTable
@@ -948,72 +950,6 @@ def _gmres(matvec, precond, b, *, rtol: float, maxiter: int, restart: int = 60):
         r = b - matvec(x)
 
 # %% ../nbs/05_gpnp.ipynb #14e3a1d9
-class _OneBlasThread:
-    """Run a block with the bundled OpenBLAS libraries limited to one thread.
-
-    The solver's BLAS work is level-1 (dot products and norms of Krylov vectors) on
-    vectors of 10⁴–10⁶ entries. OpenBLAS switches such calls to its thread pool above
-    ~10⁴ entries; on two cores, and worse on a loaded machine, waking the pool costs
-    0.1–7 ms per call against a few µs single-threaded, which made the solver 4× slower
-    at 12k unknowns than its arithmetic (and made its cost grow super-linearly). Uses
-    threadpoolctl when it is installed, otherwise the ``*_set_num_threads`` entry points
-    of the OpenBLAS copies loaded in the process (Linux); elsewhere it does nothing.
-    """
-
-    _SET = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
-            "openblas_set_num_threads")
-    _GET = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads", "openblas_get_num_threads64_",
-            "openblas_get_num_threads")
-
-    def __enter__(self):
-        self._restore = []
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            threadpool_limits = None
-        if threadpool_limits is not None:
-            self._limits = threadpool_limits(1, user_api="blas")
-            return self
-        self._limits = None
-        for setter, getter in self._entry_points():
-            try:
-                previous = int(getter())
-                setter(1)
-            except Exception:  # pragma: no cover - foreign BLAS build
-                continue
-            self._restore.append((setter, previous))
-        return self
-
-    def __exit__(self, *exc):
-        if self._limits is not None:
-            self._limits.restore_original_limits()
-        for setter, previous in self._restore:
-            setter(previous)
-        return False
-
-    @classmethod
-    def _entry_points(cls):
-        import ctypes
-
-        try:
-            with open("/proc/self/maps") as maps:
-                paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
-        except OSError:
-            return []
-        found = []
-        for path in paths:
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            setter = next((getattr(lib, n) for n in cls._SET if hasattr(lib, n)), None)
-            getter = next((getattr(lib, n) for n in cls._GET if hasattr(lib, n)), None)
-            if setter is not None and getter is not None:
-                setter.argtypes, setter.restype, getter.restype = [ctypes.c_int], None, ctypes.c_int
-                found.append((setter, getter))
-        return found
-
-
 def _copy_state(state: dict) -> dict:
     return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in state.items()}
 
@@ -1302,6 +1238,25 @@ def _validate_run_options(cell, particle, snapshots_dod, on_failure):
     return dods
 
 
+def _progress_bar(desc: str, unit: str):
+    """A tqdm bar over 0–100 % that displays at most every 0.1 s, or every 30 s on a stream that is not a terminal.
+
+    tqdm rewrites its line (a carriage return) on every display; in a log file or a CI log (stderr
+    redirected) a display per time step fills the log. The Jupyter widget of `tqdm.auto`
+    (its stream is not a terminal either) keeps the short interval. ``miniters=0``: displays
+    depend on time only, so the voltage in the postfix also shows while the percentage stalls.
+    """
+    from tqdm.auto import tqdm
+
+    notebook = "tqdm.notebook" in sys.modules and issubclass(tqdm, sys.modules["tqdm.notebook"].tqdm_notebook)
+    try:
+        terminal = sys.stderr.isatty()
+    except (AttributeError, ValueError):  # no stderr, or a closed one
+        terminal = False
+    interval = 0.1 if notebook or terminal else 30.0
+    return tqdm(total=100, desc=desc, unit=unit, leave=False, mininterval=interval, miniters=0)
+
+
 def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int, progress: bool, particle,
          on_failure: str, on_cutoff: str, snapshot_step_ends: bool, label: str) -> xr.Dataset:
     """Run the protocol ``steps`` (validated) from the initial state; the time loop of `discharge` and `run_protocol`.
@@ -1350,13 +1305,17 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
     planned_total = sum(planned) or 1.0
     bar = None
     if progress:
-        from tqdm.auto import tqdm
         desc = f"gPNP {steps[0].c_rate:g}C" if label == "discharge" else f"gPNP protocol ({len(steps)} steps)"
-        bar = tqdm(total=100, desc=desc, unit="%" if label != "discharge" else "% DoD", leave=False)
+        bar = _progress_bar(desc, "%" if label != "discharge" else "% DoD")
     step = 0  # accepted time steps, all protocol steps together
     import pyamg  # noqa: F401  (loads scipy's BLAS before the thread limit is applied)
 
-    blas = _OneBlasThread().__enter__()
+    # One BLAS thread: the solver's BLAS work is level-1 (dot products and norms of Krylov vectors)
+    # on 10⁴–10⁶ entries. OpenBLAS hands such calls to its thread pool above ~10⁴ entries; on two
+    # cores, and worse on a loaded machine, waking the pool costs 0.1–7 ms per call against a few µs
+    # single-threaded, which made the solver 4× slower at 12k unknowns than its arithmetic (and its
+    # cost grow super-linearly). threadpoolctl limits every BLAS copy loaded in the process.
+    blas = threadpool_limits(1, user_api="blas")
     try:
         for index, spec in enumerate(steps):
             resting = isinstance(spec, Rest)
@@ -1426,6 +1385,19 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
                             dt_max = dt_try if below else min(max(dt_try, dt_sol), remaining)
                             located = _locate_cutoff(cell, m, state, old, dt_max, min(max(guess, 0.05), 0.95) * dt_try,
                                                      current, cutoff, opts, counters, rates)
+                            if (located is not None and next_snap is not None
+                                    and t + located[1]["dt"] > next_snap * (1 + 1e-9)):
+                                # the crossing lies beyond the next snapshot, which this step would pass without
+                                # recording it: step to the snapshot instead, from the state on the cut-off
+                                # (the galvanostatic Newton from the last state failed)
+                                start = {k: v for k, v in located[1].items()
+                                         if k not in ("dt", "conservation_A", "collector_A")}
+                                located = None
+                                dt_try = next_snap - t
+                                to_end = t_end is not None and next_snap >= t_end
+                                ok, new_state, faces, residual, why = _newton(cell, m, start, old, dt_try, current,
+                                                                              opts, counters)
+                                below = ok and new_state["phi_s"] < cutoff - opts["cutoff_tol_V"]
                 predicted_cutoff = None
                 if located is not None:
                     ok, new_state, faces, residual, why = located
@@ -1482,10 +1454,9 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
                 series["step"].append(index)
                 if bar is not None:
                     done = sum(planned[:index]) + min(t - t_start, planned[index])
-                    bar.n = min(100.0, round(100 * done / planned_total, 1))
                     where = "" if label == "discharge" else f"step {index + 1}/{len(steps)} "
-                    bar.set_postfix_str(f"{where}V={voltage:.3f}")
-                    bar.refresh()
+                    bar.set_postfix_str(f"{where}V={voltage:.3f}", refresh=False)
+                    bar.update(min(100.0, round(100 * done / planned_total, 1)) - bar.n)  # displays per mininterval
                 for ts, target in zip(snap_targets, snap_dods):
                     if abs(t - ts) <= 1e-9 * ts and all(s["target"] != target for s in snaps):
                         snaps.append(_snapshot(cell, m, state, faces, t, charge / capacity_C, target, index))
@@ -1533,7 +1504,7 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
             if step_reason in ("cutoff", "limiting_current") and on_cutoff == "stop":
                 break
     finally:
-        blas.__exit__(None, None, None)
+        blas.restore_original_limits()
         if bar is not None:
             bar.close()
     wall = time.perf_counter() - wall0

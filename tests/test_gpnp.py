@@ -17,7 +17,7 @@ from scipy.linalg import solve_banded
 
 from electrode_design.gpnp import (Discharge, Rest, SolverError, build_cell, discharge, interface_area_factor,
                                    p2d_reference, pulse_train, run_protocol)
-from electrode_design.gpnp import _gmres, _OneBlasThread, _VCycle
+from electrode_design.gpnp import _gmres, _VCycle
 from electrode_design.params import FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, parameter_set
 
 PARAMS = parameter_set("chen2020_nmc811")
@@ -245,16 +245,6 @@ def test_vcycle_matches_pyamg_and_gmres_solves():
     x, its, info = _gmres(lambda v: nonsymmetric @ v, cycle, b, rtol=1e-10, maxiter=200, restart=15)
     assert info == 0 and its < 200
     assert np.allclose(x, spsolve(nonsymmetric.tocsc(), b), rtol=1e-7, atol=1e-9 * np.abs(x).max())
-
-
-def test_one_blas_thread_restores_the_thread_count():
-    entry_points = _OneBlasThread._entry_points()
-    if not entry_points:
-        pytest.skip("no OpenBLAS with set/get_num_threads loaded")
-    before = [int(get()) for _, get in entry_points]
-    with _OneBlasThread():
-        assert all(int(get()) == 1 for _, get in _OneBlasThread._entry_points())
-    assert [int(get()) for _, get in entry_points] == before
 
 
 def test_failure_raises_with_partial_result(lattice):
@@ -520,3 +510,68 @@ def test_field_mode_rejects_bad_options(kwargs, message):
     floating[2:4] = 1  # active material away from the collector, non-solid not conducting
     with pytest.raises(ValueError, match="touches the current collector"):
         build_cell(floating, voxel_size_m=1e-6, params=PARAMS, solid_potential="field")
+
+
+def slab_cell():
+    """The smallest cell: a dense 5×3×3 slab of active material under 3 voxels of electrolyte (45 steps to the cut-off at 1C)."""
+    phase = np.zeros((8, 3, 3), np.uint8)
+    phase[:5] = 1
+    return build_cell(phase, voxel_size_m=1e-6, params=PARAMS, area_correction=False)
+
+
+def test_solver_runs_with_one_blas_thread_and_restores_the_count(monkeypatch):
+    import pyamg  # noqa: F401  (loads scipy's BLAS, as the solver does)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import electrode_design.gpnp as gpnp
+
+    def blas_threads():
+        return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    if not blas_threads():
+        pytest.skip("no BLAS library that threadpoolctl controls is loaded")
+    seen = []
+    newton = gpnp._newton
+
+    def newton_seeing_threads(*args, **kwargs):
+        seen.append(blas_threads())
+        return newton(*args, **kwargs)
+
+    monkeypatch.setattr(gpnp, "_newton", newton_seeing_threads)
+    cell = slab_cell()
+    with threadpool_limits(3, user_api="blas"):  # a count > 1 also on a one-core runner
+        before = blas_threads()
+        ds = run_protocol(cell, [Discharge(c_rate=1.0, duration_s=60.0)], progress=False)
+        assert ds.attrs["status"] == "ok" and len(seen) >= 3
+        assert all(threads == {path: 1 for path in before} for threads in seen)
+        assert blas_threads() == before
+        # restored also when the run fails
+        seen.clear()
+        with pytest.raises(SolverError):
+            run_protocol(cell, [Discharge(c_rate=1.0, duration_s=60.0)], max_steps=1, progress=False)
+        assert seen and all(set(threads.values()) == {1} for threads in seen)
+        assert blas_threads() == before
+
+
+def test_progress_bar_writes_rarely_to_a_log(capsys):
+    # stderr captured: not a terminal, as in a CI log or `electrode-design demo 2> log`
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = discharge(slab_cell(), c_rate=1.0, snapshots_dod=(), progress=True)
+    err = capsys.readouterr().err
+    assert ds.attrs["steps"] > 20 and "gPNP 1C" in err
+    assert err.count("\r") <= 4, repr(err[-400:])  # the first display and the clearing on close, not one per step
+
+
+def test_snapshot_just_before_the_cutoff_is_recorded(lattice):
+    # the cut-off event step solved for its own length used to step over a snapshot depth that lies
+    # between the last step and the cut-off (a 3C discharge of the lattice: the voltage collapses)
+    phase, particle, cell = lattice
+    final = float(run_quietly(cell, c_rate=3.0, snapshots_dod=()).depth_of_discharge.values[-1])
+    target = final - 1e-7
+    ds = run_quietly(cell, c_rate=3.0, snapshots_dod=(target,))
+    assert ds.attrs["status"] == "ok" and ds.attrs["termination"] == "cutoff"
+    assert ds.depth_of_discharge.values[-1] > target  # (the step to the snapshot moves the cut-off a little)
+    assert ds.snapshot_dod.values == pytest.approx([target], rel=1e-9)
+    assert ds.snapshot_voltage.values[0] > 2.8 + 1e-3 and ds.voltage.values[-1] == pytest.approx(2.8, abs=1e-3)
+    assert ds.attrs["conservation_error"] < 1e-9
