@@ -25,8 +25,9 @@ import electrode_design
 
 # %% auto #0
 __all__ = ['LogNormal', 'Mixture', 'generate_electrode', 'tortuosity_factor', 'characterise', 'single_sphere', 'rough_sphere',
-           'cracked_sphere', 'reverse_electrode', 'read_volume', 'phases_from_greyscale', 'phases_from_labels',
-           'segment_particles', 'match_particles', 'synthetic_ct', 'plot_slices', 'plot_psd', 'plot_profile']
+           'cracked_sphere', 'isolated_spheres', 'reverse_electrode', 'read_volume', 'phases_from_greyscale',
+           'phases_from_labels', 'segment_particles', 'match_particles', 'synthetic_ct', 'plot_slices', 'plot_psd',
+           'plot_profile']
 
 # %% ../nbs/03_microstructure.ipynb #46b064a2
 _PHASE_NAMES = {0: "non-solid (pore + carbon-binder)", 1: "active material", 2: "carbon-binder"}
@@ -1144,6 +1145,98 @@ def cracked_sphere(
               "crack_length_m": length, "kind": kind, "depth_m": depth, "n_voids": int(n_voids),
               "void_diameter_m": void_diameter_m, "voxel_size_m": v, "margin_vox": margin_vox, "seed": _seed_repr(seed)}
     return _single(solid, v, params=params, radius_m=d / 2, centre_vox=c)
+
+# %% ../nbs/03_microstructure.ipynb #bd779f34
+def isolated_spheres(
+    diameter_m: float = 16e-6,
+    *,
+    thickness_m: float = 60e-6,
+    width_m: float | tuple = 40e-6,
+    voxel_size_m: float = 1e-6,
+    active_volume_fraction: float | None = None,
+    gap_m: float | None = None,
+    seed: int | None = None,
+    measure: bool = True,
+) -> xr.Dataset:
+    """Non-touching spheres of one diameter at random positions in an electrode box.
+
+    Parameters
+    ----------
+    diameter_m : float
+        Sphere diameter; rounded to 2 r voxels with r a whole number ≥ 2.
+    thickness_m, width_m : float
+        Box size along z (collector at z = 0) and in plane (y, x; one number for a square).
+    voxel_size_m : float
+        Edge of a cubic voxel.
+    active_volume_fraction : float, optional
+        Stop adding spheres once this fraction is reached; default: add until no
+        position is left (jammed). A target above what fits gives a warning.
+    gap_m : float, optional
+        Smallest distance between two sphere surfaces; default one voxel (spheres never
+        share a voxel face, edge or corner).
+    seed : int, optional
+        Random seed (PoreSpy seeds its own generator; recorded in ``attrs["parameters"]``).
+    measure : bool
+        Run `characterise` (without tortuosity).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``kind="microstructure"``, one particle id per sphere, ``true_radius`` and
+        ``true_center_*`` (m) along ``particle_id``.
+    """
+    import warnings
+
+    import porespy as ps
+
+    t0 = time.perf_counter()
+    v = _validate_length("voxel_size_m", voxel_size_m, hi=1e-4)
+    d = _validate_length("diameter_m", diameter_m)
+    length = _validate_length("thickness_m", thickness_m)
+    wy, wx = (width_m, width_m) if np.ndim(width_m) == 0 else tuple(width_m)
+    wy, wx = _validate_length("width_m", wy), _validate_length("width_m", wx)
+    gap = v if gap_m is None else _validate_length("gap_m", gap_m)
+    if active_volume_fraction is not None:
+        active_volume_fraction = _validate_fraction("active_volume_fraction", active_volume_fraction, hi=0.6)
+    r_vox = int(round(d / 2 / v))
+    if d < 4 * v:
+        raise ValueError(f"diameter_m={d:g} m is under 4 voxels of voxel_size_m={v:g} m: use smaller voxels")
+    shape = [int(round(length / v)), int(round(wy / v)), int(round(wx / v))]
+    if min(shape) < 2 * r_vox + 1:
+        raise ValueError(f"the box {[n * v for n in shape]} m is narrower than one sphere of diameter {2 * r_vox * v:g} m")
+    # PoreSpy's clearance is added to the centre distance 2r; a ball of integer radius r
+    # reaches r voxels out, so a gap of g voxels between surfaces needs clearance g + 1
+    clearance = int(math.ceil(gap / v - 1e-9)) + 1
+    spheres = ps.generators.random_spheres(shape=shape, r=r_vox, clearance=clearance,
+                                           phi=1.0 if active_volume_fraction is None else active_volume_fraction,
+                                           edges="contained", smooth=False, seed=seed)
+    label, n = ndi.label(spheres, structure=np.ones((3, 3, 3), dtype=bool))
+    if n == 0:
+        raise ValueError(f"no sphere of diameter {2 * r_vox * v:g} m fits in the box {[n_ * v for n_ in shape]} m")
+    counts = np.bincount(label.ravel())[1:]
+    if counts.min() != counts.max():  # two balls touching would form one larger component
+        raise RuntimeError(f"spheres touch ({counts.max()} vs {counts.min()} voxels per component): increase gap_m")
+    label = label.astype(np.int32)
+    phase = (label > 0).astype(np.uint8)
+    frac = float(phase.mean())
+    if active_volume_fraction is not None and frac < active_volume_fraction - 0.01:
+        warnings.warn(f"isolated spheres jammed at active_volume_fraction {frac:.3f} < {active_volume_fraction:g}: "
+                      "use a wider box, smaller voxels or a smaller gap_m", stacklevel=2)
+    params = {"function": "isolated_spheres", "diameter_m": d, "thickness_m": length, "width_m": [wy, wx],
+              "voxel_size_m": v, "active_volume_fraction": active_volume_fraction, "gap_m": gap,
+              "radius_vox": r_vox, "clearance_vox": clearance, "seed": _seed_repr(seed)}
+    ds = _microstructure(phase, label, v, source="generated", parameters=params)
+    ids = np.arange(1, n + 1, dtype=np.int32)
+    centres = np.asarray(ndi.center_of_mass(spheres, label, ids)) + 0.5  # voxel centres sit at i + 0.5
+    ds = ds.assign_coords(particle_id=xr.DataArray(ids, dims="particle_id", attrs={"units": "1", "long_name": "particle id"}))
+    for axis, k in enumerate("zyx"):
+        ds[f"true_center_{k}"] = _var(centres[:, axis] * v, "particle_id", "m", f"generated sphere centre, {k}")
+    ds["true_radius"] = _var(np.full(n, r_vox * v), "particle_id", "m", "generated sphere radius")
+    ds.attrs["particle_diameter_um"] = 2 * r_vox * v * 1e6
+    ds.attrs["generation_time_s"] = time.perf_counter() - t0
+    if measure:
+        ds = characterise(ds, tortuosity=False)
+    return ds
 
 # %% ../nbs/03_microstructure.ipynb #03ec9690
 def reverse_electrode(ds: xr.Dataset) -> xr.Dataset:

@@ -128,3 +128,27 @@ def test_p2d_twin_of_a_field_mode_run_gets_the_network_conductivity(small_electr
     assert 0 < info["electronic_conductivity_S_m"] < 0.05
     report = compare_with_p2d(sim, twin)
     assert abs(report["capacity_difference"]) < 0.15 and report["snapshots"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("diameter_um, width_um", [(8, 24), (16, 40)])
+@pytest.mark.parametrize("c_rate", [1.0, 3.0])
+def test_electrode_without_contacts_matches_its_dfn_twin(diameter_um, width_um, c_rate):
+    """Issue 4: 3D vs DFN within 5 % at 1C and 3C for D8 and D16 where the DFN's free spheres exist.
+
+    Packed electrodes differ from their twins by the contact effect (−2 % to −18 %, see the
+    analysis notebook); isolated spheres (measured at 60×40×40 µm: −0.2 % to −1.5 %) must not.
+    """
+    ms = microstructure.isolated_spheres(diameter_um * 1e-6, thickness_m=60e-6, width_m=width_um * 1e-6,
+                                         voxel_size_m=1e-6, seed=0)
+    ms.attrs["tortuosity_factor"] = microstructure.tortuosity_factor(ms.phase.values != 1)["tortuosity_factor"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = gpnp.discharge(ms.phase.values.astype(np.uint8), params=PARAMS, voxel_size_m=1e-6, c_rate=c_rate,
+                             particle=ms.particle.values.astype(np.int32), progress=False, snapshots_dod=(0.2, 0.4))
+    twin = p2d_twin(sim, ms, radius="volume")
+    assert json.loads(twin.attrs["twin_of"])["area_ratio_to_spheres"] > 0.9  # nothing hides the surface
+    report = compare_with_p2d(sim, twin)
+    assert abs(report["capacity_difference"]) < 0.05, report
+    for snap in report["snapshots"]:  # same charge passed, same through-thickness mean
+        assert snap["sol_mean_3d"] == pytest.approx(snap["sol_mean_p2d"], abs=2e-3)

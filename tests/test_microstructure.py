@@ -14,7 +14,7 @@ import xarray as xr
 
 from electrode_design import microstructure as ms
 from electrode_design.microstructure import (
-    LogNormal, Mixture, characterise, cracked_sphere, generate_electrode, match_particles,
+    LogNormal, Mixture, characterise, cracked_sphere, generate_electrode, isolated_spheres, match_particles,
     phases_from_greyscale, phases_from_labels, plot_profile, plot_psd, plot_slices, read_volume,
     reverse_electrode, rough_sphere, segment_particles, single_sphere, synthetic_ct, tortuosity_factor,
 )
@@ -149,6 +149,52 @@ def test_generate_unpackable_box_message():
     # a 0.55 target in a thin box with large spheres cannot be reached
     with pytest.raises(ValueError, match="could not be packed|not reached within tolerance"):
         generate_electrode(16e-6, active_volume_fraction=0.58, thickness_m=17e-6, width_m=17e-6, seed=0, measure=False)
+
+
+# ---------------------------------------------------------------- isolated spheres
+def test_isolated_spheres_do_not_touch():
+    ds = isolated_spheres(8e-6, thickness_m=30e-6, width_m=24e-6, voxel_size_m=1e-6, seed=3)
+    lab = ds.particle.values
+    n = int(lab.max())
+    assert n >= 10 and ds.sizes["particle_id"] == n
+    assert len(ms._label_contacts(lab, n)) == 0  # no shared voxel face
+    # not even an edge or a corner: 26-connected components are the particles themselves
+    from scipy import ndimage as ndi
+    assert ndi.label(lab > 0, structure=np.ones((3, 3, 3)))[1] == n
+    volumes = np.bincount(lab.ravel())[1:]
+    assert volumes.min() == volumes.max()  # all whole spheres of one size, none cut by a wall
+    assert abs(float(ds.equivalent_diameter.mean()) / 8e-6 - 1) < 0.02
+    assert ds.attrs["active_volume_fraction"] == pytest.approx(float((lab > 0).mean()))
+    assert json.loads(ds.attrs["parameters"])["function"] == "isolated_spheres"
+    again = isolated_spheres(8e-6, thickness_m=30e-6, width_m=24e-6, voxel_size_m=1e-6, seed=3, measure=False)
+    assert np.array_equal(again.particle.values, lab)
+
+
+def test_isolated_spheres_gap_and_target():
+    wide = isolated_spheres(8e-6, thickness_m=30e-6, width_m=24e-6, voxel_size_m=1e-6, gap_m=3e-6, seed=0,
+                            measure=False)
+    # a 3-voxel gap: dilating every sphere by one voxel still leaves them apart
+    from scipy import ndimage as ndi
+    grown = ndi.grey_dilation(wide.particle.values, size=(3, 3, 3))
+    assert ndi.label(grown > 0)[1] == int(wide.particle.values.max())
+    low = isolated_spheres(8e-6, thickness_m=30e-6, width_m=24e-6, voxel_size_m=1e-6, active_volume_fraction=0.08,
+                           seed=0, measure=False)
+    assert 0.06 < low.attrs["active_volume_fraction"] <= 0.08 + 0.01
+    with pytest.warns(UserWarning, match="jammed at active_volume_fraction"):
+        isolated_spheres(8e-6, thickness_m=30e-6, width_m=24e-6, voxel_size_m=1e-6, active_volume_fraction=0.5,
+                         seed=0, measure=False)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(diameter_m=3e-6, voxel_size_m=1e-6), "under 4 voxels"),
+    (dict(diameter_m=16e-6, width_m=12e-6), "narrower than one sphere"),
+    (dict(diameter_m=8e-6, gap_m=-1e-6), "gap_m"),
+    (dict(diameter_m=8e-6, active_volume_fraction=1.2), "active_volume_fraction"),
+    (dict(diameter_m=8, voxel_size_m=1e-6), "metres"),
+])
+def test_isolated_spheres_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        isolated_spheres(**kwargs, seed=0, measure=False)
 
 
 # ---------------------------------------------------------------- single particles
