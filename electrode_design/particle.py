@@ -19,6 +19,7 @@ import scipy.sparse as sparse
 import scipy.sparse.linalg as sparse_linalg
 import xarray as xr
 from scipy.optimize import brentq
+from threadpoolctl import threadpool_limits
 
 from . import __version__
 from .params import (FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, ActiveMaterial, CellParameters,
@@ -193,54 +194,6 @@ class _FastTables:
         return np.exp(value) if self._d_log else value
 
 
-def _dot(a, b) -> float:
-    """Dot product of two vectors without a BLAS call (see `_jacobi_pcg`)."""
-    return float(np.einsum("i,i->", a, b))
-
-
-def _norm(vector) -> float:
-    """Euclidean norm without a BLAS call (see `_jacobi_pcg`)."""
-    return math.sqrt(_dot(vector, vector))
-
-
-def _jacobi_pcg(matrix, rhs, *, rtol: float, maxiter: int):
-    """Conjugate gradients with a diagonal (Jacobi) preconditioner on all rows of ``rhs`` (k, n) at once.
-
-    Each row is an independent CG run; a row stops moving once its residual is below
-    ``rtol`` × its right-hand side. Written with element-wise NumPy and `einsum` only: on a
-    loaded 2-core machine OpenBLAS's threaded dot products on short vectors (scipy's `cg`)
-    made a 17k-voxel discharge 3-6× slower (47-92 s against 14 s single-threaded), and the
-    (k, n) layout keeps every reduction contiguous (13× faster than summing (n, k) columns).
-    Returns (x (k, n), iterations, converged).
-    """
-    inverse_diagonal = 1.0 / matrix.diagonal()
-    x = np.zeros_like(rhs)
-    r = rhs.copy()
-    rr = np.einsum("ij,ij->i", r, r)
-    target = rtol ** 2 * rr  # squared norms
-    if np.all(rr <= target):
-        return x, 0, True
-    z = r * inverse_diagonal
-    p = z.copy()
-    rz = np.einsum("ij,ij->i", r, z)
-    for iteration in range(1, maxiter + 1):
-        q = np.stack([matrix @ row for row in p])
-        pq = np.einsum("ij,ij->i", p, q)
-        moving = (rr > target) & (pq != 0)
-        alpha = np.where(moving, rz / np.where(moving, pq, 1.0), 0.0)[:, None]
-        x += alpha * p
-        r -= alpha * q
-        rr = np.einsum("ij,ij->i", r, r)
-        if np.all(rr <= target):
-            return x, iteration, True
-        z = r * inverse_diagonal
-        rz_new = np.einsum("ij,ij->i", r, z)
-        beta = np.where(rz != 0, rz_new / np.where(rz != 0, rz, 1.0), 0.0)[:, None]
-        p = z + beta * p
-        rz = rz_new
-    return x, maxiter, False
-
-
 class _StepRejected(Exception):
     """A trial step failed (Picard did not converge, or no voltage carries the current)."""
 
@@ -352,31 +305,39 @@ class _Model:
 
     def lithium_mol(self, sol=None) -> float:
         sol = self.sol if sol is None else sol
-        return _dot(self.domain.volumes, sol) * self.c_max
+        return float(self.domain.volumes @ sol) * self.c_max
 
     # ---- one implicit step ---------------------------------------------------------------
     def _solve_linear(self, matrix, rhs, guess, where: str):
+        """Solve ``matrix`` x = ``rhs`` (sparse LU, or `scipy.sparse.linalg.cg` from ``guess``); check the residual."""
         if self.solver == "direct":
             x = sparse_linalg.spsolve(matrix.tocsc(), rhs)
             self.linear_iterations += 1
         else:
-            import pyamg
+            if self.solver == "cg_jacobi":
+                matrix = matrix.tocsr()
+                name, maxiter = "Jacobi-preconditioned CG", 2000
+                preconditioner = sparse.diags(1.0 / matrix.diagonal())
+            else:
+                import pyamg
 
-            ml = getattr(self, "_amg", None)
-            if ml is None or self._amg_calls >= 20:
-                ml = self._amg = pyamg.smoothed_aggregation_solver(matrix.tocsr())
-                self._amg_calls = 0
-            self._amg_calls += 1
+                ml = getattr(self, "_amg", None)
+                if ml is None or self._amg_calls >= 20:
+                    ml = self._amg = pyamg.smoothed_aggregation_solver(matrix.tocsr())
+                    self._amg_calls = 0
+                self._amg_calls += 1
+                name, maxiter = "CG", 500
+                preconditioner = ml.aspreconditioner(cycle="V")
             count = [0]
 
             def callback(_):
                 count[0] += 1
 
-            x, info = sparse_linalg.cg(matrix, rhs, x0=guess, rtol=self.linear_rtol, atol=0.0, maxiter=500,
-                                       M=ml.aspreconditioner(cycle="V"), callback=callback)
+            x, info = sparse_linalg.cg(matrix, rhs, x0=guess, rtol=self.linear_rtol, atol=0.0, maxiter=maxiter,
+                                       M=preconditioner, callback=callback)
             self.linear_iterations += count[0]
             if info != 0:
-                raise _StepRejected(f"CG did not converge in 500 iterations ({where})")
+                raise _StepRejected(f"{name} did not converge in {maxiter} iterations ({where})")
         residual = float(np.linalg.norm(matrix @ x - rhs) / max(np.linalg.norm(rhs), 1e-300))
         if not np.all(np.isfinite(x)) or residual > 1e-8:
             raise _StepRejected(f"linear solve inaccurate ({where}): relative residual {residual:.3g}", residual)
@@ -391,18 +352,6 @@ class _Model:
                 raise _StepRejected(f"singular Jacobian ({error})") from None
             self.linear_iterations += 2
             return lu.solve(rhs1), lu.solve(rhs2)
-        if self.solver == "cg_jacobi":
-            matrix = matrix.tocsr()
-            rhs = np.vstack([rhs1, rhs2])
-            x, iterations, converged = _jacobi_pcg(matrix, rhs, rtol=self.linear_rtol, maxiter=2000)
-            self.linear_iterations += iterations
-            if not converged:
-                raise _StepRejected(f"Jacobi-preconditioned CG did not converge in 2000 iterations ({where})")
-            for k in range(2):
-                residual = _norm(matrix @ x[k] - rhs[k]) / max(_norm(rhs[k]), 1e-300)
-                if not np.all(np.isfinite(x[k])) or residual > 1e-8:
-                    raise _StepRejected(f"linear solve inaccurate ({where}): relative residual {residual:.3g}", residual)
-            return x[0], x[1]
         return self._solve_linear(matrix, rhs1, None, where), self._solve_linear(matrix, rhs2, None, where)
 
     def advance(self, dt: float, current_A: float, where: str = ""):
@@ -525,10 +474,10 @@ class _Model:
             np.add.at(row, cells, area * dj_dsol)
             corner = float(np.sum(area * dj_dv))
             x1, x2 = self._solve_pair(matrix, -residual, border, where)
-            denominator = corner - _dot(row, x2)
+            denominator = corner - float(row @ x2)
             if denominator == 0 or not math.isfinite(denominator):
                 raise _StepRejected("surface saturated: singular bordered Jacobian (no reaction face can take current)")
-            delta_v = (-residual_v - _dot(row, x1)) / denominator
+            delta_v = (-residual_v - float(row @ x1)) / denominator
             delta = x1 - x2 * delta_v
             limit = max(np.max(np.abs(delta)) / 0.1, abs(delta_v) / 0.1, 1.0)
             iterate = iterate + delta / limit
@@ -565,6 +514,7 @@ class _Record:
     snapshots: list = field(default_factory=list)
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def _simulate(model: _Model, segments, *, capacity_C: float, snapshots_dod=(), dsol_max: float = 0.005,
               dt_max_s: float = math.inf, progress: bool = False, max_steps: int = 20000):
     """March ``model`` through ``segments`` [(current_A, duration_s or None), ...].
@@ -575,6 +525,13 @@ def _simulate(model: _Model, segments, *, capacity_C: float, snapshots_dod=(), d
     ``dsol_max`` per step and land exactly on segment ends and snapshot depths of discharge.
     Returns the `_Record`, the status string and the largest conservation error (relative
     to ``capacity_C``).
+
+    BLAS is limited to one thread for the whole march: the solvers' BLAS work is level-1 (dot
+    products and norms of 10⁴–10⁵ entries in `scipy.sparse.linalg.cg`, the bordered Newton update,
+    the lithium inventory), where OpenBLAS wakes its thread pool; on the shared 2-core machine a
+    threaded dot product of 17k entries took ~55 µs against ~3 µs on one thread, and a limit around
+    each step only, with the inventory's dot products threaded in between, left the pool spinning
+    (a 17k-voxel discharge took 14–21 s wall and 19–20 s CPU instead of 11 s).
     """
     conditions = model.conditions
     cutoff = conditions.cutoff_V
