@@ -187,13 +187,22 @@ def main_3d():
         print(f"3D {label}, 16 voxels across, 5C: rated capacity {run.attrs['rated_capacity']:.4f} ({run.attrs['status']}), "
               f"wall {time.perf_counter() - started:.1f} s")
         if kind == "polycrystal" and not cracks:
-            charge["whole"], solid = float(run.capacity[-1]), mask.sum()
+            charge["whole"], solid, whole_mask, whole_axis = float(run.capacity[-1]), mask.sum(), mask, c_axis
         elif kind == "polycrystal":
             # 1C counts the cracked particle's own (smaller) volume: compare at the uncracked particle's current too
             same_current = discharge_particle_3d(mask, params, voxel_size_m=voxel, c_rate=5.0 * solid / mask.sum(),
                                                  c_axis=c_axis, snapshots_dod=())
             print(f"  cracks remove {1 - mask.sum() / solid:.1%} of the solid; at the uncracked particle's 5C current the "
                   f"cracked one passes {float(same_current.capacity[-1]) / charge['whole']:.4f} x its charge to the cut-off")
+            # at 1C the lithiated shell reaches the cracked core: there the cracks cost charge
+            whole_1c = discharge_particle_3d(whole_mask, params, voxel_size_m=voxel, c_rate=1.0, c_axis=whole_axis,
+                                             snapshots_dod=())
+            cracked_1c = discharge_particle_3d(mask, params, voxel_size_m=voxel, c_rate=solid / mask.sum(),
+                                               c_axis=c_axis, snapshots_dod=())
+            print(f"  at the uncracked particle's 1C current: rated capacity {whole_1c.attrs['rated_capacity']:.4f} "
+                  f"uncracked, {cracked_1c.attrs['rated_capacity']:.4f} cracked (of its own charge), and the cracked "
+                  f"one passes {float(cracked_1c.capacity[-1]) / float(whole_1c.capacity[-1]):.4f} x the uncracked "
+                  "one's charge")
     mask, c_axis = synthetic_particle_3d("polycrystal", radius_vox=8, n_grains=30, seed=2)
     started = time.perf_counter()
     fit = fit_effective_diffusivity(mask, params, voxel_size_m=voxel, c_rate=5.0, c_axis=c_axis)
