@@ -92,6 +92,7 @@ def test_simulate_with_p2d_twins(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "small_3c: status ok" in out
     assert "radius 'volume'" in out and "radius 'area'" in out and "separator-minus-collector" in out
+    assert "contacts hide" in out  # a packed electrode: the DFN's free spheres react over more area
     sim = store.open_result("small_3c", catalog_path=catalog)
     assert sim.attrs["kind"] == "simulation" and "sol_profile" in sim
     # the solid potential as a field (finite electronic conductivity)
