@@ -516,6 +516,15 @@ def test_plots(d8_small, tmp_path):
     bare = generate_electrode(8e-6, seed=0, measure=False, **SMALL)
     with pytest.raises(ValueError, match="run characterise"):
         plot_psd(bare)
+    # a box about one particle wide: every particle is cut by a face, the PSD shows them all (no 0/0)
+    narrow = generate_electrode(8e-6, thickness_m=20e-6, width_m=12e-6, voxel_size_m=1e-6, seed=1)
+    assert narrow["touches_edge"].values.all()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fig = plot_psd(narrow)
+    assert "cut particles included" in fig.axes[0].get_title()
+    plt.close(fig)
 
 
 # ---------------------------------------------------------------- slow validation
