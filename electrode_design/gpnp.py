@@ -752,8 +752,13 @@ class _Preconditioner:
 
     One Ruge–Stüben V-cycle per diagonal block; the φ_s row/column is eliminated with
     the Schur complement S = d − cᵀ P⁻¹ b, so the bordered system costs one extra
-    preconditioner application per Newton iteration.
+    preconditioner application per Newton iteration. Field mode: w → φ_e → ψ → θ, and
+    `refresh` re-reads the blocks and couplings from a newer Jacobian (Galerkin coarse
+    operators on the kept interpolation) when GMRES needs ``refresh_growth`` more
+    iterations than after the set-up or the last refresh.
     """
+
+    refresh_growth = 2
 
     def __init__(self, cell: GpnpCell, J, bcol, crow, d):
         import pyamg
@@ -786,7 +791,27 @@ class _Preconditioner:
             self.amg.append(_VCycle(ml))
         self.n = J.shape[0]
         self.applications = 0
+        self.base_its = None  # GMRES iterations of the first solve after the set-up / the last refresh
+        self.last_its = None
+        if self.field:
+            # where each block's and coupling's entries sit in J.data (the pattern is fixed), for `refresh`
+            pos = sp.csr_matrix((np.arange(1.0, Jr.nnz + 1), Jr.indices, Jr.indptr), shape=Jr.shape)
+            rows = {"w": sw, "p": sp_, "t": st, "q": self.sq}
+            self._off_pos = {k: pos[rows[k[0]]][:, rows[k[1]]].data.astype(np.int64) - 1 for k in self.off}
+            self._block_pos = [pos[s][:, s].data.astype(np.int64) - 1 for s in (sw, sp_, st, self.sq)]
+            self._blocks = [block.tocsr() for block in blocks]
         self.update_border(bcol, crow, d)
+
+    def refresh(self, J):
+        """Field mode: take the diagonal blocks and couplings from ``J`` (same pattern), keep each
+        hierarchy's interpolation (coarse operators R A P recomputed), reset the iteration baseline."""
+        data = J.data
+        for key, pos in self._off_pos.items():
+            self.off[key].data[:] = data[pos]
+        for vcycle, block, pos in zip(self.amg, self._blocks, self._block_pos):
+            block.data[:] = data[pos]
+            vcycle.refresh(block)
+        self.base_its = None
 
     def update_border(self, bcol, crow, d):
         """Refresh the φ_s border (z = P⁻¹b, S = d − cᵀz) for a new Jacobian, keeping the AMG."""
@@ -859,6 +884,17 @@ class _VCycle:
         self._gs = amg_core.gauss_seidel
         self.levels = [(lvl.A.tocsr(), lvl.P.tocsr(), lvl.R.tocsr()) for lvl in ml.levels[:-1]]
         self.coarse = splu(sp.csc_matrix(ml.levels[-1].A))
+
+    def refresh(self, A):
+        """New finest operator ``A`` (the pattern of the hierarchy's): coarse operators R A P, new coarsest LU."""
+        from scipy.sparse.linalg import splu
+
+        levels = []
+        for _, P, R in self.levels:
+            levels.append((A, P, R))
+            A = (R @ A @ P).tocsr()
+        self.levels = levels
+        self.coarse = splu(sp.csc_matrix(A))
 
     sweeps = 1  # forward Gauss–Seidel before, backward after the coarse correction (2: symmetric both)
 
@@ -1017,6 +1053,9 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
             counters["preconditioner"] = pre
             counters["amg_setups"] += 1
         else:
+            if pre.field and pre.base_its is not None and pre.last_its > pre.base_its + pre.refresh_growth:
+                pre.refresh(J)  # the reaction terms drift (low σ: they dominate the ψ block); cheaper than a set-up
+                counters["amg_refreshes"] = counters.get("amg_refreshes", 0) + 1
             pre.update_border(bcol, crow, d)
         if pre.S == 0 or not np.isfinite(pre.S):
             return False, state, None, residual, "singular border"
@@ -1024,6 +1063,9 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
                                                   maxiter=opts["max_linear"], s_scale=s_scale)
         counters["newton"] += 1
         counters["linear"] += last_its
+        if pre.base_its is None:
+            pre.base_its = last_its
+        pre.last_its = last_its
         if not np.all(np.isfinite(dx)) or not np.isfinite(dphis):
             counters["preconditioner"] = None
             return False, state, None, residual, "non-finite Newton update"
@@ -1281,7 +1323,7 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
     if cell.field_mode:
         state["psi"] = np.zeros(cell.n_conducting)  # φ_s − V in the conducting voxels
     old = {"theta": state["theta"].copy(), "c": np.full(ne, c0)}
-    counters = {"newton": 0, "linear": 0, "amg_setups": 0, "rejected": 0}
+    counters = {"newton": 0, "linear": 0, "amg_setups": 0, "amg_refreshes": 0, "rejected": 0}
     series = {"time": [], "voltage": [], "newton": [], "current": [], "charge": [], "step": []}
     if cell.field_mode:
         series["collector_current"] = []
@@ -1521,7 +1563,8 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
         "conservation_error": abs(Li_gained - charge) / (charge if charge > 0 else capacity_C),
         "conservation_error_max_step_C": float(np.max(np.abs(conservation_steps))) if conservation_steps else 0.0,
         "steps": step, "rejected_steps": counters["rejected"], "newton_iterations": counters["newton"],
-        "linear_iterations": counters["linear"], "amg_setups": counters["amg_setups"], "wall_time_s": wall,
+        "linear_iterations": counters["linear"], "amg_setups": counters["amg_setups"],
+        "amg_refreshes": counters["amg_refreshes"], "wall_time_s": wall,
         "protocol": json.dumps([s.to_dict() for s in steps]), "protocol_steps_run": len(step_terminations),
         "step_terminations": json.dumps(step_terminations), "on_cutoff": on_cutoff,
         "cell": json.dumps(cell.summary()), "solver": json.dumps(opts), "build_options": json.dumps(cell.options),
