@@ -1545,6 +1545,10 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
                 snaps.append(_snapshot(cell, m, state, accepted_faces, t, charge / capacity_C, None, index))
             if step_reason in ("cutoff", "limiting_current") and on_cutoff == "stop":
                 break
+        if bar is not None and status == "ok":
+            # a run ended by its cut-off is complete: fill the bar, or tqdm's notebook widget
+            # shows an unfinished run in red
+            bar.update(bar.total - bar.n)
     finally:
         blas.restore_original_limits()
         if bar is not None:

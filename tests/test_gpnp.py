@@ -578,6 +578,27 @@ def test_progress_bar_writes_rarely_to_a_log(capsys):
     assert err.count("\r") <= 4, repr(err[-400:])  # the first display and the clearing on close, not one per step
 
 
+def test_progress_bar_ends_full_when_the_run_completes(monkeypatch):
+    # tqdm's notebook widget paints a bar that closes below its total red (an interrupted run)
+    import io
+
+    from electrode_design import gpnp
+    from tqdm import tqdm
+
+    bars = []
+
+    def recording_bar(desc, unit):
+        bars.append(tqdm(total=100, desc=desc, unit=unit, file=io.StringIO(), mininterval=1e9))
+        return bars[-1]
+
+    monkeypatch.setattr(gpnp, "_progress_bar", recording_bar)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = discharge(slab_cell(), c_rate=1.0, snapshots_dod=(), progress=True)
+    assert ds.attrs["termination"] == "cutoff" and ds.depth_of_discharge.values[-1] < 1.0
+    assert len(bars) == 1 and bars[0].n == bars[0].total
+
+
 def test_snapshot_just_before_the_cutoff_is_recorded(lattice):
     # the cut-off event step solved for its own length used to step over a snapshot depth that lies
     # between the last step and the cut-off (a 3C discharge of the lattice: the voltage collapses)
