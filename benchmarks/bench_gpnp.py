@@ -117,7 +117,8 @@ def _run(shape, c_rate, voxel_m, build_options, queue):
                "active_fraction": float(phase.mean()), "particles": int(particle.max()), "build_s": build_s,
                "wall_s": ds.attrs["wall_time_s"], "steps": ds.attrs["steps"], "newton": ds.attrs["newton_iterations"],
                "linear": ds.attrs["linear_iterations"], "amg_setups": ds.attrs["amg_setups"],
-               "amg_refreshes": ds.attrs.get("amg_refreshes", 0),
+               "amg_refreshes": ds.attrs.get("amg_refreshes", 0), "border_solves": ds.attrs.get("border_solves", 0),
+               "rejected": ds.attrs["rejected_steps"],
                "status": ds.attrs["status"], "termination": ds.attrs["termination"],
                "final_V": float(ds.voltage[-1]),
                "capacity_dod": float(ds.depth_of_discharge[-1]), "conservation": ds.attrs["conservation_error"],
@@ -158,8 +159,9 @@ def main(argv=None):
         print(f"{'x'.join(map(str, shape)):>10} {res['voxels']:>7} {res['unknowns']:>8} {res['wall_s']:>7.1f} "
               f"{res['steps']:>5} {res['newton']:>6} {res['linear']:>6} {res['amg_setups']:>4} {res['peak_MB']:>7.0f} "
               f"{per_step:>6.2f} {res['poisson_s']:>9.2f} {per_step / res['poisson_s']:>12.1f}  "
-              f"{res['status']}/{res['termination']} at {res['final_V']:.3f} V, DoD {res['capacity_dod']:.4f}, "
-              f"conservation {res['conservation']:.1e}, AMG refreshes {res['amg_refreshes']}, {res['particles']} particles, active {res['active_fraction']:.3f}, "
+              f"{res['status']}/{res['termination']} at {res['final_V']:.3f} V, DoD {res['capacity_dod']:.7f}, "
+              f"conservation {res['conservation']:.1e}, AMG refreshes {res['amg_refreshes']}, "
+              f"event border solves {res['border_solves']}, rejected steps {res['rejected']}, {res['particles']} particles, active {res['active_fraction']:.3f}, "
               f"build {res['build_s']:.2f} s, load {os.getloadavg()[0]:.2f}", flush=True)
     if len(results) >= 2:
         voxels = np.log([r["voxels"] for r in results])

@@ -760,7 +760,7 @@ class _Preconditioner:
 
     refresh_growth = 2
 
-    def __init__(self, cell: GpnpCell, J, bcol, crow, d):
+    def __init__(self, cell: GpnpCell, J, bcol, crow, d, event: bool = False):
         import pyamg
 
         ns, ne, nc = cell.n_solid, cell.n_electrolyte, cell.n_conducting
@@ -800,7 +800,7 @@ class _Preconditioner:
             self._off_pos = {k: pos[rows[k[0]]][:, rows[k[1]]].data.astype(np.int64) - 1 for k in self.off}
             self._block_pos = [pos[s][:, s].data.astype(np.int64) - 1 for s in (sw, sp_, st, self.sq)]
             self._blocks = [block.tocsr() for block in blocks]
-        self.update_border(bcol, crow, d)
+        self.border_its = self.update_border(bcol, crow, d, J if event else None)
 
     def refresh(self, J):
         """Field mode: take the diagonal blocks and couplings from ``J`` (same pattern), keep each
@@ -813,11 +813,28 @@ class _Preconditioner:
             vcycle.refresh(block)
         self.base_its = None
 
-    def update_border(self, bcol, crow, d):
-        """Refresh the φ_s border (z = P⁻¹b, S = d − cᵀz) for a new Jacobian, keeping the AMG."""
+    exact_event_border = True  # field mode, cut-off event: z = J⁻¹b by GMRES (to `border_rtol`) instead of P⁻¹b
+    border_rtol = 1e-4
+
+    def update_border(self, bcol, crow, d, J=None):
+        """Refresh the border (z = P⁻¹b, S = d − cᵀz) for a new Jacobian ``J``, keeping the AMG.
+
+        Field mode with ``J`` given (the cut-off event: the unknown is ln dt, the column b = ∂R/∂ln dt
+        is the storage, mostly on the θ rows, d = 0): the current row c lives on ψ, which P solves
+        before θ, so cᵀP⁻¹b misses the storage's path to the current (~10⁻¹⁵ of cᵀJ⁻¹b) and z is
+        solved with ``J`` itself (GMRES preconditioned by P). Returns the GMRES iterations spent on
+        it (0 if none). (Uniform mode: c has θ entries and θ comes last in P; left as it is.)
+        """
         self.z = self._apply(bcol)
         self.crow = crow
         self.S = d - float(crow @ self.z)
+        if J is None or not self.field or not self.exact_event_border:
+            return 0
+        z, its, _ = _gmres(lambda x: J @ x, self._apply, bcol, rtol=self.border_rtol, maxiter=100)
+        if np.all(np.isfinite(z)):
+            self.z = z
+            self.S = d - float(crow @ z)
+        return its
 
     def _apply(self, r):
         st, sw, sp_ = self.sl
@@ -1048,15 +1065,19 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
             storage[ns:ns + ne] = F * cell.electrolyte_volume_m3 * (m.c0 * np.exp(trial["w"]) - old["c"]) / dt
             bcol, d = -storage, 0.0
         if pre is None or last_its > opts["rebuild_iterations"] or not (0.25 < pre.dt / dt < 4.0):
-            pre = _Preconditioner(cell, J, bcol, crow, d)
+            pre = _Preconditioner(cell, J, bcol, crow, d, event=event)
             pre.dt = dt
             counters["preconditioner"] = pre
             counters["amg_setups"] += 1
+            border_its = pre.border_its
         else:
             if pre.field and pre.base_its is not None and pre.last_its > pre.base_its + pre.refresh_growth:
                 pre.refresh(J)  # the reaction terms drift (low σ: they dominate the ψ block); cheaper than a set-up
                 counters["amg_refreshes"] = counters.get("amg_refreshes", 0) + 1
-            pre.update_border(bcol, crow, d)
+            border_its = pre.update_border(bcol, crow, d, J if event else None)
+        if border_its:
+            counters["linear"] += border_its
+            counters["border_solves"] = counters.get("border_solves", 0) + 1
         if pre.S == 0 or not np.isfinite(pre.S):
             return False, state, None, residual, "singular border"
         dx, dphis, last_its, info = _linear_solve(J, bcol, crow, d, R, Rs, pre, rtol=opts["linear_rtol"],
@@ -1323,7 +1344,7 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
     if cell.field_mode:
         state["psi"] = np.zeros(cell.n_conducting)  # φ_s − V in the conducting voxels
     old = {"theta": state["theta"].copy(), "c": np.full(ne, c0)}
-    counters = {"newton": 0, "linear": 0, "amg_setups": 0, "amg_refreshes": 0, "rejected": 0}
+    counters = {"newton": 0, "linear": 0, "amg_setups": 0, "amg_refreshes": 0, "border_solves": 0, "rejected": 0}
     series = {"time": [], "voltage": [], "newton": [], "current": [], "charge": [], "step": []}
     if cell.field_mode:
         series["collector_current"] = []
@@ -1568,7 +1589,7 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
         "conservation_error_max_step_C": float(np.max(np.abs(conservation_steps))) if conservation_steps else 0.0,
         "steps": step, "rejected_steps": counters["rejected"], "newton_iterations": counters["newton"],
         "linear_iterations": counters["linear"], "amg_setups": counters["amg_setups"],
-        "amg_refreshes": counters["amg_refreshes"], "wall_time_s": wall,
+        "amg_refreshes": counters["amg_refreshes"], "border_solves": counters["border_solves"], "wall_time_s": wall,
         "protocol": json.dumps([s.to_dict() for s in steps]), "protocol_steps_run": len(step_terminations),
         "step_terminations": json.dumps(step_terminations), "on_cutoff": on_cutoff,
         "cell": json.dumps(cell.summary()), "solver": json.dumps(opts), "build_options": json.dumps(cell.options),

@@ -635,3 +635,53 @@ def test_field_mode_preconditioner_refresh_at_low_conductivity(lattice, monkeypa
     assert with_refresh.attrs["termination"] == without.attrs["termination"] == "cutoff"
     assert abs(with_refresh.depth_of_discharge.values[-1] - without.depth_of_discharge.values[-1]) < 1e-6
     assert with_refresh.attrs["conservation_error"] < 1e-9
+
+
+def _small_d8_field_run(monkeypatch, **patches):
+    """1C discharge of the generated 30×16×16 µm D8 electrode, σ = 1 S/m; returns (dataset, GMRES counts per solve)."""
+    from electrode_design import gpnp
+    from electrode_design.microstructure import generate_electrode
+
+    ms = generate_electrode(8e-6, thickness_m=30e-6, width_m=16e-6, voxel_size_m=1e-6, seed=1)
+    cell = build_cell(ms.phase.values.astype(np.uint8), voxel_size_m=1e-6, params=PARAMS,
+                      particle=ms.particle.values.astype(np.int32), solid_potential="field", solid_conductivity_S_m=1.0)
+    solves = []
+    original = gpnp._linear_solve
+
+    def counting(*args, **kwargs):
+        out = original(*args, **kwargs)
+        solves.append(out[2])
+        return out
+
+    monkeypatch.setattr(gpnp, "_linear_solve", counting)
+    for name, value in patches.items():
+        monkeypatch.setattr(gpnp._Preconditioner, name, value)
+    return run_quietly(cell, c_rate=1.0), solves
+
+
+def test_field_mode_cutoff_event_border_is_solved_with_the_jacobian(monkeypatch):
+    """Field mode, cut-off event (φ_s fixed, ln dt the unknown): the border z = J⁻¹b is solved by GMRES, not
+    taken from the block-triangular P, which solves ψ (where the current row lives) before θ (where the storage
+    column lives) and so makes S = −cᵀP⁻¹b vanish (~1e-25 against ~3e-10). Counts, not times.
+
+    Measured on the generated 30×16×16 µm D8 electrode, σ = 1 S/m, 1C: with P's border 2 GMRES solves reach
+    `max_linear` (200) in the event, 1 rejected step, 259 Newton / 2373 GMRES iterations; with the J border no
+    solve needs more than 10, no rejection, 206 / 1230 (incl. the border solves), the same DoD within 1e-4.
+    """
+    ds, solves = _small_d8_field_run(monkeypatch)
+    assert ds.attrs["termination"] == "cutoff" and ds.attrs["border_solves"] > 0
+    assert max(solves) < 40, max(solves)
+    assert ds.attrs["rejected_steps"] == 0
+    assert ds.attrs["linear_iterations"] < 1600 and ds.attrs["newton_iterations"] < 235, (
+        ds.attrs["linear_iterations"], ds.attrs["newton_iterations"])
+    assert ds.attrs["conservation_error"] < 1e-9
+
+
+@pytest.mark.slow
+def test_field_mode_cutoff_event_border_from_p_stalls_gmres(monkeypatch):
+    """The same run with P's own border (as before the fix): the event's GMRES solves reach the limit."""
+    ds, _ = _small_d8_field_run(monkeypatch)
+    before, solves = _small_d8_field_run(monkeypatch, exact_event_border=False)
+    assert before.attrs["border_solves"] == 0 and max(solves) >= 100, max(solves)
+    assert before.attrs["linear_iterations"] > 1.5 * ds.attrs["linear_iterations"]
+    assert abs(before.depth_of_discharge.values[-1] - ds.depth_of_discharge.values[-1]) < 1e-4
