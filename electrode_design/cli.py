@@ -261,8 +261,8 @@ def _print_p2d_comparison(sim, ms) -> None:
     from electrode_design import analysis
 
     print("  P2D twins (PyBaMM DFN with the measured porosity, tortuosity and reaction area):")
-    hidden = 0.0
-    for radius, twin in analysis.p2d_twins(sim, ms).items():
+    twins = analysis.p2d_twins(sim, ms)
+    for radius, twin in twins.items():
         report = analysis.compare_with_p2d(sim, twin)
         info = json.loads(twin.attrs["twin_of"])
         last = report["snapshots"][-1] if report["snapshots"] else None
@@ -271,8 +271,7 @@ def _print_p2d_comparison(sim, ms) -> None:
         print(f"    radius {radius!r} = {info['radius_m'] * 1e6:.2f} µm: depth of discharge at the cut-off "
               f"{report['capacity_p2d']:.3f} (3D {report['capacity_3d']:.3f}, {100 * report['capacity_difference']:+.1f} %), "
               f"voltage RMS {report['voltage_rms_V'] * 1e3:.0f} mV{profile}")
-        if radius == "volume":
-            hidden = 1.0 - info["area_ratio_to_spheres"]
+    hidden = 1.0 - json.loads(twins["volume"].attrs["twin_of"])["area_ratio_to_spheres"]
     if hidden > 0.05:
         print(f"    the particles' contacts hide {hidden:.0%} of the spheres' surface from the reaction: the 3D result "
               "lies between the twins (without contacts 3D and DFN agree within 0.6 %, see the analysis notebook)")

@@ -36,8 +36,6 @@ class ParticleSolverError(RuntimeError):
 
 _DEFAULT_CUTOFF_V = 2.8
 
-# positive finite numbers are validated exactly as the parameter sets validate them
-_check_positive = _validate_positive
 
 def _check_sol(name: str, value, material: ActiveMaterial) -> float:
     """A state of lithiation inside the material's window [sol_min, sol_max)."""
@@ -79,7 +77,7 @@ def _resolve_radius(radius_m, params: CellParameters | None) -> float:
         if params is None:
             raise ParameterError("radius_m is required when material is an ActiveMaterial")
         radius_m = params.positive.particle_radius_m
-    return _check_positive("radius_m", radius_m)
+    return _validate_positive("radius_m", radius_m)
 
 def _resolve_conditions(material, *, sol_initial, c_e_mol_m3, temperature_K, cutoff_V) -> tuple[_Conditions, CellParameters | None]:
     """Take an `ActiveMaterial` or `CellParameters`; fill unset options from the latter."""
@@ -97,9 +95,9 @@ def _resolve_conditions(material, *, sol_initial, c_e_mol_m3, temperature_K, cut
     conditions = _Conditions(
         material=material,
         sol_initial=_check_sol("sol_initial", sol_initial, material),
-        c_e_mol_m3=_check_positive("c_e_mol_m3", 1000.0 if c_e_mol_m3 is None else c_e_mol_m3),
-        temperature_K=_check_positive("temperature_K", 298.15 if temperature_K is None else temperature_K),
-        cutoff_V=_check_positive("cutoff_V", _DEFAULT_CUTOFF_V if cutoff_V is None else cutoff_V))
+        c_e_mol_m3=_validate_positive("c_e_mol_m3", 1000.0 if c_e_mol_m3 is None else c_e_mol_m3),
+        temperature_K=_validate_positive("temperature_K", 298.15 if temperature_K is None else temperature_K),
+        cutoff_V=_validate_positive("cutoff_V", _DEFAULT_CUTOFF_V if cutoff_V is None else cutoff_V))
     return conditions, params
 
 # %% ../nbs/04_particle.ipynb #f56a5c00
@@ -818,12 +816,12 @@ def discharge_sphere(material: ActiveMaterial | CellParameters, *, radius_m: flo
     conditions, params = _resolve_conditions(material, sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3,
                                              temperature_K=temperature_K, cutoff_V=cutoff_V)
     radius_m = _resolve_radius(radius_m, params)
-    c_rate = _check_positive("c_rate", c_rate)
+    c_rate = _validate_positive("c_rate", c_rate)
     _check_n_cells(n_cells)
     return _run_radial(conditions, radius_m=radius_m, segments_c_rate=[(c_rate, None)], n_cells=n_cells,
                        snapshots_dod=_check_fractions("snapshots_dod", snapshots_dod) if len(snapshots_dod) else (),
-                       diffusivity_scale=_check_positive("diffusivity_scale", diffusivity_scale),
-                       dsol_max=_check_positive("dsol_max", dsol_max), geometry=geometry, progress=progress,
+                       diffusivity_scale=_validate_positive("diffusivity_scale", diffusivity_scale),
+                       dsol_max=_validate_positive("dsol_max", dsol_max), geometry=geometry, progress=progress,
                        protocol={"kind": "discharge", "c_rate": c_rate})
 
 
@@ -887,14 +885,14 @@ def pulse_sphere(material: ActiveMaterial | CellParameters, *, radius_m: float |
     conditions, params = _resolve_conditions(material, sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3,
                                              temperature_K=temperature_K, cutoff_V=cutoff_V)
     radius_m = _resolve_radius(radius_m, params)
-    c_rate = _check_positive("c_rate", c_rate)
-    pulse_s = _check_positive("pulse_s", pulse_s)
-    rest_s = _check_positive("rest_s", rest_s)
+    c_rate = _validate_positive("c_rate", c_rate)
+    pulse_s = _validate_positive("pulse_s", pulse_s)
+    rest_s = _validate_positive("rest_s", rest_s)
     if not isinstance(n_pulses, (int, np.integer)) or n_pulses < 1:
         raise ParameterError(f"n_pulses must be an integer >= 1, got {n_pulses!r}")
     segments = [seg for _ in range(n_pulses) for seg in ((c_rate, pulse_s), (0.0, rest_s))]
     return _run_radial(conditions, radius_m=radius_m, segments_c_rate=segments, n_cells=_check_n_cells(n_cells),
-                       snapshots_dod=(), diffusivity_scale=1.0, dsol_max=_check_positive("dsol_max", dsol_max),
+                       snapshots_dod=(), diffusivity_scale=1.0, dsol_max=_validate_positive("dsol_max", dsol_max),
                        geometry="sphere", progress=progress,
                        protocol={"kind": "pulse", "c_rate": c_rate, "pulse_s": pulse_s, "rest_s": rest_s, "n_pulses": n_pulses})
 
@@ -1127,9 +1125,9 @@ def _run_voxel_model(mask, factors, conditions: _Conditions, *, voxel_size_m: fl
     solvers = ("direct", "cg", "cg_jacobi")
     if solver not in solvers:
         raise ParameterError(f"solver must be one of {solvers}, got {solver!r}")
-    c_rate = _check_positive("c_rate", c_rate)
-    diffusivity_scale = _check_positive("diffusivity_scale", diffusivity_scale)
-    dsol_max = _check_positive("dsol_max", dsol_max)
+    c_rate = _validate_positive("c_rate", c_rate)
+    diffusivity_scale = _validate_positive("diffusivity_scale", diffusivity_scale)
+    dsol_max = _validate_positive("dsol_max", dsol_max)
     snapshots = _check_fractions("snapshots_dod", snapshots_dod) if len(snapshots_dod) else ()
     started = time.perf_counter()
     domain, shape, active = _voxel_domain(mask, factors, voxel_size_m, area_correction=area_correction)
@@ -1229,7 +1227,7 @@ def discharge_cross_section(mask, material: ActiveMaterial | CellParameters, *, 
     conditions, _ = _resolve_conditions(material, sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3,
                                         temperature_K=temperature_K, cutoff_V=cutoff_V)
     mask = _validate_mask(mask, 2, "a cross-section")
-    pixel_size_m = _check_positive("pixel_size_m", pixel_size_m)
+    pixel_size_m = _validate_positive("pixel_size_m", pixel_size_m)
     if orientation_deg is not None and diffusivity_factors is not None:
         raise ParameterError("give orientation_deg or diffusivity_factors, not both")
     if orientation_deg is not None:
@@ -1462,7 +1460,7 @@ def discharge_particle_3d(mask, material: ActiveMaterial | CellParameters, *, vo
     conditions, _ = _resolve_conditions(material, sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3,
                                         temperature_K=temperature_K, cutoff_V=cutoff_V)
     mask = _validate_mask(mask, 3, "a 3D particle (use discharge_cross_section for 2D)")
-    voxel_size_m = _check_positive("voxel_size_m", voxel_size_m)
+    voxel_size_m = _validate_positive("voxel_size_m", voxel_size_m)
     if c_axis is not None and diffusivity_factors is not None:
         raise ParameterError("give c_axis or diffusivity_factors, not both")
     if c_axis is not None:
@@ -1519,7 +1517,7 @@ def rated_capacity(mask, material: ActiveMaterial | CellParameters, *, pixel_siz
     Returns a Dataset along ``c_rate`` with ``rated_capacity`` ("1") and ``specific_capacity``
     (mA h g-1) at the cut-off, ``attrs["kind"] = "analysis"``.
     """
-    rates = [_check_positive("c_rates", r) for r in np.atleast_1d(c_rates)]
+    rates = [_validate_positive("c_rates", r) for r in np.atleast_1d(c_rates)]
     options = {**options, "snapshots_dod": ()}
     runs = [_discharge_mask(mask, material, pixel_size_m=pixel_size_m, voxel_size_m=voxel_size_m, c_rate=r, **options)
             for r in rates]
@@ -1549,7 +1547,7 @@ def fit_effective_diffusivity(mask, material: ActiveMaterial | CellParameters, *
     """
     from scipy.optimize import brentq as _brentq
 
-    low, high = (_check_positive("bounds", b) for b in bounds)
+    low, high = (_validate_positive("bounds", b) for b in bounds)
     if low >= high:
         raise ParameterError(f"bounds must be (low, high) with low < high, got {bounds!r}")
     options = {**options, "snapshots_dod": (), "pixel_size_m": pixel_size_m, "voxel_size_m": voxel_size_m, "c_rate": c_rate}

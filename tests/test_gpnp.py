@@ -230,14 +230,18 @@ def _poisson_3d(n, jump=55.0, seed=0):
     return (A + sp.diags(np.full(n ** 3, 1e-2 * jump))).tocsr()
 
 
-def test_vcycle_matches_pyamg_and_gmres_solves():
+def _rs_vcycle(n, *, seed):
+    """The n³ Poisson matrix, pyamg's Ruge–Stüben hierarchy of it, our `_VCycle` over it, a random vector."""
     pyamg = pytest.importorskip("pyamg")
+    A = _poisson_3d(n)
+    ml = pyamg.ruge_stuben_solver(A, max_coarse=300, coarse_solver="splu")
+    return A, ml, _VCycle(ml), np.random.default_rng(seed).standard_normal(A.shape[0])
+
+
+def test_vcycle_matches_pyamg_and_gmres_solves():
     from scipy.sparse.linalg import spsolve
 
-    A = _poisson_3d(14)
-    ml = pyamg.ruge_stuben_solver(A, max_coarse=300, coarse_solver="splu")
-    b = np.random.default_rng(1).standard_normal(A.shape[0])
-    cycle = _VCycle(ml)
+    A, ml, cycle, b = _rs_vcycle(14, seed=1)
     cycle.sweeps = 2  # symmetric Gauss–Seidel: pyamg's own cycle
     assert np.allclose(cycle(b), ml.aspreconditioner(cycle="V") @ b, rtol=1e-10, atol=1e-12)
     cycle.sweeps = 1
@@ -249,11 +253,7 @@ def test_vcycle_matches_pyamg_and_gmres_solves():
 
 def test_vcycle_refresh_is_the_galerkin_hierarchy():
     """`_VCycle.refresh` keeps P, R and recomputes R A P: the same A gives the same cycle, 2A half of it."""
-    pyamg = pytest.importorskip("pyamg")
-    A = _poisson_3d(10)
-    ml = pyamg.ruge_stuben_solver(A, max_coarse=300, coarse_solver="splu")
-    b = np.random.default_rng(3).standard_normal(A.shape[0])
-    cycle = _VCycle(ml)
+    A, _, cycle, b = _rs_vcycle(10, seed=3)
     assert len(cycle.levels) >= 1
     before = cycle(b)
     cycle.refresh(A.copy())

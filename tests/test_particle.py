@@ -121,6 +121,26 @@ def test_material_needs_radius(params):
         discharge_sphere("nmc", radius_m=1e-6)
 
 
+def _dense_operator(domain):
+    """Our matrix Σ_faces w (e_i − e_j)(e_i − e_j)ᵀ with w = harmonic mean × A/d, dense; and its size."""
+    a, b = domain.face_cells
+    fa, fb = domain.face_factors
+    w = 2 * fa * fb / (fa + fb) * domain.face_conductance_m
+    n = domain.n_cells
+    ours = np.zeros((n, n))
+    np.add.at(ours, (a, a), w); np.add.at(ours, (b, b), w); np.add.at(ours, (a, b), -w); np.add.at(ours, (b, a), -w)
+    return ours, n
+
+
+def _fipy_operator(fipy, mesh, coeff):
+    """−(FiPy's DiffusionTerm matrix) on ``mesh`` with face coefficients ``coeff``, dense."""
+    var = fipy.CellVariable(mesh=mesh, value=0.0)
+    term = fipy.DiffusionTerm(coeff=fipy.FaceVariable(mesh=mesh, value=coeff))
+    term.cacheMatrix()
+    term.solve(var=var, solver=fipy.solvers.scipy.LinearLUSolver(tolerance=1e-12))
+    return -np.asarray(term.matrix.matrix.todense())
+
+
 def test_operator_matches_fipy():
     """The assembled 2D operator equals FiPy's DiffusionTerm matrix on the same Grid2D."""
     import os
@@ -132,13 +152,7 @@ def test_operator_matches_fipy():
     mask = np.ones((5, 6), dtype=bool)
     fx, fy = rng.uniform(0.2, 1.0, mask.shape), rng.uniform(0.2, 1.0, mask.shape)
     domain, shape, active = _cross_section_domain(mask, fx, fy, 1.0, area_correction=False)
-    # our matrix: Σ_faces w (e_i - e_j)(e_i - e_j)^T with w = harmonic mean × A/d
-    a, b = domain.face_cells
-    fa, fb = domain.face_factors
-    w = 2 * fa * fb / (fa + fb) * domain.face_conductance_m
-    n = domain.n_cells
-    ours = np.zeros((n, n))
-    np.add.at(ours, (a, a), w); np.add.at(ours, (b, b), w); np.add.at(ours, (a, b), -w); np.add.at(ours, (b, a), -w)
+    ours, n = _dense_operator(domain)
     # FiPy on the unpadded grid with the same face coefficients
     mesh = fipy.Grid2D(nx=6, ny=5)
     ids = np.ma.getdata(mesh.faceCellIDs)
@@ -148,11 +162,7 @@ def test_operator_matches_fipy():
     left = np.where(xface, f_x[ids[0]], f_y[ids[0]])
     right = np.where(xface, f_x[ids[1]], f_y[ids[1]])
     coeff = np.where(interior, 2 * left * right / (left + right), 0.0)
-    var = fipy.CellVariable(mesh=mesh, value=0.0)
-    term = fipy.DiffusionTerm(coeff=fipy.FaceVariable(mesh=mesh, value=coeff))
-    term.cacheMatrix()
-    term.solve(var=var, solver=fipy.solvers.scipy.LinearLUSolver(tolerance=1e-12))
-    theirs = -np.asarray(term.matrix.matrix.todense())
+    theirs = _fipy_operator(fipy, mesh, coeff)
     assert n == 30
     np.testing.assert_allclose(ours, theirs, atol=1e-12)
 
@@ -342,12 +352,7 @@ def test_voxel_operator_matches_fipy():
     mask = np.ones(shape, dtype=bool)
     factors = tuple(rng.uniform(0.2, 1.0, shape) for _ in range(3))  # (f_x, f_y, f_z)
     domain, _, _ = _voxel_domain(mask, factors, 1.0, area_correction=False)
-    a, b = domain.face_cells
-    fa, fb = domain.face_factors
-    w = 2 * fa * fb / (fa + fb) * domain.face_conductance_m
-    n = domain.n_cells
-    ours = np.zeros((n, n))
-    np.add.at(ours, (a, a), w); np.add.at(ours, (b, b), w); np.add.at(ours, (a, b), -w); np.add.at(ours, (b, a), -w)
+    ours, n = _dense_operator(domain)
     mesh = fipy.Grid3D(nx=5, ny=4, nz=3)
     ids = np.ma.getdata(mesh.faceCellIDs)
     interior = ~np.ma.getmaskarray(mesh.faceCellIDs)[1]
@@ -356,11 +361,7 @@ def test_voxel_operator_matches_fipy():
     other = np.where(interior, ids[1], ids[0])  # boundary faces have one cell
     left, right = stack[axis, ids[0]], stack[axis, other]
     coeff = np.where(interior, 2 * left * right / (left + right), 0.0)
-    var = fipy.CellVariable(mesh=mesh, value=0.0)
-    term = fipy.DiffusionTerm(coeff=fipy.FaceVariable(mesh=mesh, value=coeff))
-    term.cacheMatrix()
-    term.solve(var=var, solver=fipy.solvers.scipy.LinearLUSolver(tolerance=1e-12))
-    theirs = -np.asarray(term.matrix.matrix.todense())
+    theirs = _fipy_operator(fipy, mesh, coeff)
     assert n == 60
     np.testing.assert_allclose(ours, theirs, atol=1e-12)
 
