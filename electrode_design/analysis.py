@@ -14,7 +14,8 @@ import numpy as np
 import xarray as xr
 
 # %% auto #0
-__all__ = ['p2d_twins', 'p2d_twin', 'lithiation_gradient', 'compare_with_p2d', 'plot_p2d_comparison']
+__all__ = ['CLIFF_SLOPE_V', 'p2d_twins', 'p2d_twin', 'lithiation_gradient', 'cliff_start', 'compare_with_p2d',
+           'plot_p2d_comparison']
 
 # %% ../nbs/06_analysis.ipynb #067b5ffa
 def _check_simulation(name: str, ds) -> xr.Dataset:
@@ -165,6 +166,26 @@ def lithiation_gradient(sim: xr.Dataset) -> xr.DataArray:
     return g.rename("lithiation_gradient")
 
 # %% ../nbs/06_analysis.ipynb #c5ec9aaf
+CLIFF_SLOPE_V = 3.0  # V per unit depth of discharge (30 mV per 1 %): steeper than this, the curve is in its cut-off cliff
+
+
+def cliff_start(depth_of_discharge, voltage_V, *, slope_V: float = CLIFF_SLOPE_V) -> float:
+    """Depth of discharge where the cut-off cliff of a discharge curve begins.
+
+    The cliff is the tail of the curve, read back from its last point, over which every
+    segment falls faster than ``slope_V`` per unit depth of discharge. Returns the last
+    depth of discharge when the curve ends without a cliff.
+    """
+    dod, volt = np.asarray(depth_of_discharge, dtype=float), np.asarray(voltage_V, dtype=float)
+    k = dod.size - 1
+    while k > 0:
+        step = dod[k] - dod[k - 1]
+        if step > 0 and (volt[k - 1] - volt[k]) / step <= slope_V:
+            break
+        k -= 1
+    return float(dod[k])
+
+
 def compare_with_p2d(sim: xr.Dataset, p2d: xr.Dataset) -> dict:
     """Capacity, voltage and through-thickness SoL of a 3D discharge against its P2D reference.
 
@@ -179,8 +200,12 @@ def compare_with_p2d(sim: xr.Dataset, p2d: xr.Dataset) -> dict:
     -------
     dict
         ``capacity_3d``, ``capacity_p2d`` (depth of discharge at the cut-off),
-        ``capacity_difference`` (3D / P2D − 1), ``voltage_rms_V`` over the common depth of
-        discharge, and ``snapshots``: a list with, per common snapshot, ``dod``,
+        ``capacity_difference`` (3D / P2D − 1); ``voltage_rms_V``, the RMS voltage
+        difference as a function of depth of discharge (on a uniform grid, so the solvers'
+        step sizes do not weight it) over the range both curves cover before either enters its
+        cut-off cliff (`cliff_start`), with ``cliff_dod_3d`` and ``cliff_dod_p2d`` where the
+        cliffs begin and ``voltage_rms_with_cliff_V`` over the whole common range (dominated by
+        the last vertical drop, whose position is the capacity difference); and ``snapshots``: a list with, per common snapshot, ``dod``,
         ``sol_mean_3d``, ``sol_mean_p2d`` (electrode means), ``profile_rms`` (layer-mean SoL
         difference), ``within_scatter`` (fraction of P2D nodes inside the 3D particle
         range; NaN without particles) and the ``gradient_3d`` / ``gradient_p2d`` of
@@ -191,11 +216,17 @@ def compare_with_p2d(sim: xr.Dataset, p2d: xr.Dataset) -> dict:
     dod3, v3 = sim.depth_of_discharge.values, sim.voltage.values
     dodp, vp = p2d.depth_of_discharge.values, p2d.voltage.values
     cap3, capp = float(dod3[-1]), float(dodp[-1])
-    common = min(cap3, capp)
-    inside = dod3 <= common
-    rms = float(np.sqrt(np.mean((v3[inside] - np.interp(dod3[inside], dodp, vp)) ** 2))) if inside.any() else float("nan")
+    cliff3, cliffp = cliff_start(dod3, v3), cliff_start(dodp, vp)
+
+    def rms_up_to(limit):  # RMS over depth of discharge (a uniform grid), not over the solvers' time steps
+        if limit <= 0:
+            return float("nan")
+        grid = np.linspace(0.0, limit, 1001)
+        return float(np.sqrt(np.mean((np.interp(grid, dod3, v3) - np.interp(grid, dodp, vp)) ** 2)))
+
     out = {"capacity_3d": cap3, "capacity_p2d": capp, "capacity_difference": cap3 / capp - 1.0,
-           "voltage_rms_V": rms, "snapshots": []}
+           "voltage_rms_V": rms_up_to(min(cliff3, cliffp)), "cliff_dod_3d": cliff3, "cliff_dod_p2d": cliffp,
+           "voltage_rms_with_cliff_V": rms_up_to(min(cap3, capp)), "snapshots": []}
     if "sol_profile" not in sim or "sol_profile" not in p2d:
         return out
     g3 = lithiation_gradient(sim) if sim.sizes.get("snapshot", 0) else None

@@ -1,4 +1,4 @@
-"""The `electrode-design` command: `demo`, `gitt`, `catalog`, `params` (and the stages that later modules add).
+"""The `electrode-design` command: `demo`, `gitt`, `generate`, `segment`, `characterise`, `simulate`, `study`, `catalog`, `explore`, `report`, `params`.
 
 Docs: https://electrode-design.github.io/electrode_design/cli.html.md"""
 
@@ -270,7 +270,7 @@ def _print_p2d_comparison(sim, ms) -> None:
                    f"P2D {last['gradient_p2d']:+.3f}") if last else ""
         print(f"    radius {radius!r} = {info['radius_m'] * 1e6:.2f} µm: depth of discharge at the cut-off "
               f"{report['capacity_p2d']:.3f} (3D {report['capacity_3d']:.3f}, {100 * report['capacity_difference']:+.1f} %), "
-              f"voltage RMS {report['voltage_rms_V'] * 1e3:.0f} mV{profile}")
+              f"voltage RMS {report['voltage_rms_V'] * 1e3:.0f} mV before the cut-off cliff{profile}")
     hidden = 1.0 - json.loads(twins["volume"].attrs["twin_of"])["area_ratio_to_spheres"]
     if hidden > 0.05:
         print(f"    the particles' contacts hide {hidden:.0%} of the spheres' surface from the reaction: the 3D result "
@@ -286,7 +286,9 @@ def _cmd_simulate(args) -> int:
 
 # %% ../nbs/09_cli.ipynb #6fed4223
 def _cmd_demo(args) -> int:
-    print(f"electrode_design {electrode_design.__version__} demo; catalog: {args.catalog or store.default_catalog_path()}\n")
+    catalog = args.catalog or store.default_catalog_path()
+    print(f"electrode_design {electrode_design.__version__} demo; catalog: {catalog}\n")
+    started = time.perf_counter()
     folder = example_path("gitt_pybamm_param")
     files = sorted(folder.glob("pulse_*.csv"), key=lambda p: int(p.stem.split("_")[1]))
     print(f"[1] GITT: {len(files)} cycler files from {folder} (see data/examples/README.md)")
@@ -313,8 +315,32 @@ def _cmd_demo(args) -> int:
     coarse = microstructure.characterise(coarse, diffusivity_m2_s=4e-15)
     _save_microstructure(coarse, "demo_d8_electrode_1um", args.catalog)
     _simulate("demo_d8_electrode_1um", "demo_d8_3c", args.catalog, c_rate=3.0, cutoff_V=2.8, p2d=True)
-    print("\nDone. Browse the results with `electrode-design catalog list` or `electrode-design explore`.")
+    _print_demo_summary(catalog, time.perf_counter() - started, explicit_catalog=args.catalog is not None)
     return 0
+
+
+_DEMO_RESULTS = {
+    "gitt_pybamm_param_example": "OCV and solid diffusivity against state of lithiation, 40 pulses",
+    "demo_d8_electrode": "generated D8 electrode at 0.5 µm voxels, characterised",
+    "nrel_nmc_1_cal": "the real NREL CT electrode, segmented into particles and characterised",
+    "demo_d8_electrode_1um": "the coarse D8 electrode that was simulated",
+    "demo_d8_3c": "3C discharge of demo_d8_electrode_1um, with its PyBaMM DFN twins",
+}
+
+
+def _print_demo_summary(catalog: Path, elapsed_s: float, *, explicit_catalog: bool) -> None:
+    """What the demo produced, where it went and the commands that show it."""
+    flag = f"--catalog {catalog} " if explicit_catalog else ""
+    print(f"\nDone in {elapsed_s:.0f} s. The demo saved {len(_DEMO_RESULTS)} results in {catalog}:")
+    for name, what in _DEMO_RESULTS.items():
+        print(f"  {name:<27} {what}")
+    print(f"Stores and PNG plots are under {catalog.parent / 'data'}.")
+    print("Look at them:")
+    print(f"  electrode-design {flag}catalog list                      # every entry and its metadata")
+    print(f"  electrode-design {flag}explore                           # JupyterLab with the explorer widgets")
+    print(f"  electrode-design {flag}report gitt_pybamm_param_example demo_d8_3c --out demo_report.html"
+          "   # static HTML, no kernel")
+
 
 # %% ../nbs/09_cli.ipynb #72540d51
 def _parse_filters(items) -> dict:
@@ -388,6 +414,22 @@ def _cmd_report(args) -> int:
     path = explore.report_html(args.names, args.out, catalog_path=args.catalog)
     print(f"report: {path}")
     return 0
+
+# %% ../nbs/09_cli.ipynb #fa982daa
+_PIP_NAMES = {"skimage": "scikit-image", "yaml": "pyyaml", "fipy": "fipy", "pybamm": "pybamm", "bpx": "bpx"}
+
+
+def _missing_piece(error: ImportError) -> str:
+    """One line naming the missing package and the command that installs it."""
+    message = str(error)
+    if "pip install" in message:  # the package's own messages already say how
+        return message
+    module = (getattr(error, "name", None) or message.split("'")[1 if "'" in message else 0]).split(".")[0]
+    package = _PIP_NAMES.get(module, module)
+    return (f"the Python package {package!r} is missing ({message}); install it with "
+            f"`{Path(sys.executable).name} -m pip install {package}`, or reinstall electrode_design "
+            f"(`pip install -e .` in a clone) to get everything it uses")
+
 
 # %% ../nbs/09_cli.ipynb #9b45d7d9
 def build_parser() -> argparse.ArgumentParser:
@@ -501,4 +543,7 @@ def main(argv=None) -> int:
     except (ValueError, KeyError, FileNotFoundError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"electrode-design {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except ImportError as error:  # a missing piece of the install: say which, never a traceback
+        print(f"electrode-design {args.command}: error: {_missing_piece(error)}", file=sys.stderr)
         return 2

@@ -440,7 +440,7 @@ def _import_pybamm():
     try:
         import pybamm
     except ImportError:  # pragma: no cover - depends on the install
-        raise ImportError("this needs PyBaMM: pip install 'electrode-design[pybamm]'") from None
+        raise ImportError("this needs PyBaMM, which electrode_design installs: reinstall it (pip install -e . in a clone) or run pip install pybamm") from None
     return pybamm
 
 
@@ -593,7 +593,7 @@ def read_bpx(path: str | Path, *, name: str | None = None) -> CellParameters:
     try:
         values = pybamm.ParameterValues.create_from_bpx(str(path))
     except ImportError:
-        raise ImportError("reading BPX needs the 'bpx' package: pip install 'electrode-design[pybamm]'") from None
+        raise ImportError("reading BPX needs the 'bpx' package, which electrode_design installs: reinstall it (pip install -e . in a clone) or run pip install bpx") from None
     except Exception as error:  # the BPX parser raises pydantic and key errors of many kinds
         raise ParameterError(f"{path}: not a usable BPX file ({type(error).__name__}: {error})") from None
     lo = float(values.get("Positive electrode minimum stoichiometry", 0.2) if hasattr(values, "get") else 0.2)

@@ -22,8 +22,8 @@ from filelock import FileLock
 import electrode_design
 
 # %% auto #0
-__all__ = ['RESULT_KINDS', 'StoreError', 'default_catalog_path', 'result_path', 'check_dataset', 'save_result', 'list_results',
-           'entry_metadata', 'open_catalog', 'open_result', 'remove_result']
+__all__ = ['RESULT_KINDS', 'StoreError', 'default_catalog_path', 'examples_catalog_path', 'result_path', 'check_dataset',
+           'save_result', 'list_results', 'entry_metadata', 'open_catalog', 'open_result', 'remove_result']
 
 # %% ../nbs/01_store.ipynb #a89bd77c
 RESULT_KINDS = ("gitt", "microstructure", "simulation", "analysis", "study")
@@ -33,24 +33,48 @@ class StoreError(ValueError):
     """A result cannot be saved, found or opened."""
 
 
+def _source_checkout() -> Path | None:
+    """The repository root when the package runs from a source checkout, else None."""
+    repo = Path(electrode_design.__file__).resolve().parent.parent
+    return repo if (repo / "pyproject.toml").exists() and (repo / "nbs").is_dir() else None
+
+
 def default_catalog_path() -> Path:
-    """Path of the catalog used when none is given."""
+    """Path of your catalog, used when none is given (see "Where the catalog lives")."""
     env = os.environ.get("ELECTRODE_DESIGN_CATALOG")
     if env:
         return Path(env).expanduser().resolve()
-    repo = Path(electrode_design.__file__).resolve().parent.parent
-    if (repo / "pyproject.toml").exists() and (repo / "nbs").is_dir():
-        return repo / "catalog.yml"
+    repo = _source_checkout()
+    if repo is not None:
+        return repo / "results" / "catalog.yml"
     return Path.cwd().resolve() / "catalog.yml"
+
+
+def examples_catalog_path() -> Path | None:
+    """The catalog of the shipped example results (read-only), or None outside a source checkout."""
+    repo = _source_checkout()
+    if repo is not None and (repo / "catalog.yml").exists():
+        return repo / "catalog.yml"
+    return None
 
 
 def _catalog(catalog_path) -> Path:
     return Path(catalog_path).expanduser().resolve() if catalog_path is not None else default_catalog_path()
 
 
+def _layers(catalog: Path) -> list[tuple[Path, str]]:
+    """The catalogs read for ``catalog``: itself, then the shipped examples beneath the default one."""
+    layers = [(catalog, "yours")]
+    examples = examples_catalog_path()
+    if examples is not None and catalog == default_catalog_path() and examples.resolve() != catalog:
+        layers.append((examples.resolve(), "example"))
+    return layers
+
+
 def result_path(name: str, kind: str, *, catalog_path=None) -> Path:
     """Where the store of result ``name`` of ``kind`` lives (next to the catalog)."""
     return _catalog(catalog_path).parent / "data" / kind / f"{name}.zarr"
+
 
 # %% ../nbs/01_store.ipynb #14d741e0
 def _validate_name(name: str) -> str:
@@ -267,34 +291,47 @@ def list_results(*, catalog_path=None, **filters):
     """A `pandas.DataFrame` of catalog entries and their metadata, one row per entry.
 
     ``filters`` are ``key=value`` metadata equalities (numbers compare numerically),
-    e.g. ``list_results(kind="gitt")``. Store sizes and whether the store exists are
-    reported in the ``store_exists`` column.
+    e.g. ``list_results(kind="gitt")``. Whether the store exists is in ``store_exists``;
+    ``source`` says whether an entry is ``yours`` or a shipped ``example`` (listed beneath
+    the default catalog, hidden by an entry of yours with the same name).
     """
     import pandas as pd
 
-    catalog = _catalog(catalog_path)
-    raw = _read_raw(catalog)
-    rows = []
-    for name, entry in sorted(raw["entries"].items()):
-        meta = dict(entry.get("metadata") or {})
-        if all(key in meta and _matches(meta[key], wanted) for key, wanted in filters.items()):
-            store = _store_of(raw, name, catalog)
-            rows.append({"name": name, **meta, "store_exists": bool(store and store.exists())})
-    columns = ["name", "kind", "status", "created"]
+    rows, seen = [], set()
+    for catalog, source in _layers(_catalog(catalog_path)):
+        raw = _read_raw(catalog)
+        for name, entry in sorted(raw["entries"].items()):
+            if name in seen:
+                continue
+            seen.add(name)
+            meta = dict(entry.get("metadata") or {})
+            if all(key in meta and _matches(meta[key], wanted) for key, wanted in filters.items()):
+                store = _store_of(raw, name, catalog)
+                rows.append({"name": name, **meta, "source": source, "store_exists": bool(store and store.exists())})
+    columns = ["name", "kind", "status", "created", "source"]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=columns)
     return frame[[c for c in columns if c in frame] + [c for c in frame if c not in columns]]
 
 
+def _find_entry(name: str, catalog: Path) -> tuple[Path, dict]:
+    """The catalog (among the layers of ``catalog``) holding ``name`` and its raw YAML."""
+    known = []
+    for layer, _ in _layers(catalog):
+        raw = _read_raw(layer)
+        if name in raw["entries"]:
+            return layer, raw
+        known += list(raw["entries"])
+    import difflib
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f"; did you mean {close}?" if close else "; `electrode-design catalog list` shows the entries"
+    raise KeyError(f"no entry {name!r} in the catalog {catalog}{hint}")
+
+
 def entry_metadata(name: str, *, catalog_path=None) -> dict:
     """The metadata of one entry; `KeyError` with close names if it is unknown."""
-    raw = _read_raw(_catalog(catalog_path))
-    if name not in raw["entries"]:
-        import difflib
-        close = difflib.get_close_matches(name, list(raw["entries"]), n=3)
-        hint = f"; did you mean {close}?" if close else ""
-        raise KeyError(f"no entry {name!r} in the catalog{hint}")
+    layer, raw = _find_entry(name, _catalog(catalog_path))
     return dict(raw["entries"][name].get("metadata") or {})
 
 
@@ -314,9 +351,8 @@ def open_result(name: str, *, catalog_path=None) -> xr.Dataset:
     Raises `KeyError` for an unknown name and `StoreError` when the store is missing or
     unreadable.
     """
-    catalog = _catalog(catalog_path)
-    entry_metadata(name, catalog_path=catalog)
-    store = _store_of(_read_raw(catalog), name, catalog)
+    catalog, raw = _find_entry(name, _catalog(catalog_path))
+    store = _store_of(raw, name, catalog)
     if store is None or not store.exists():
         raise StoreError(f"entry {name!r}: its store {store} is missing")
     try:
@@ -332,7 +368,10 @@ def remove_result(name: str, *, catalog_path=None, delete_store: bool = True) ->
         raw = _read_raw(catalog)
         store = _store_of(raw, name, catalog)
         if not _drop_entry(raw, name):
-            raise KeyError(f"no entry {name!r} in the catalog {catalog}")
+            layer, _ = _find_entry(name, catalog)  # KeyError when it is nowhere
+            raise StoreError(f"{name!r} is a shipped example in {layer} (read-only); "
+                             f"pass --catalog {layer} to change the examples themselves")
         _write_raw(catalog, raw)
     if delete_store and store is not None and store.exists():
         shutil.rmtree(store)
+

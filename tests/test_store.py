@@ -140,3 +140,25 @@ def test_repository_catalog_entries_all_open():
         assert ds.attrs["kind"] in store.RESULT_KINDS
         for var in ds.data_vars.values():
             assert "units" in var.attrs and "long_name" in var.attrs
+
+
+def test_shipped_examples_are_listed_beneath_your_default_catalog(tmp_path, monkeypatch):
+    """Issue 10: your results go to an untracked catalog; the committed examples stay listed and openable."""
+    examples = store.examples_catalog_path()
+    assert examples is not None and examples.name == "catalog.yml"
+    shipped = set(store.list_results(catalog_path=examples).name)
+    monkeypatch.setenv("ELECTRODE_DESIGN_CATALOG", str(tmp_path / "catalog.yml"))
+    table = store.list_results()
+    assert set(table.name) == shipped and set(table.source) == {"example"}
+    name = sorted(shipped)[0]
+    kind = store.entry_metadata(name)["kind"]
+    assert store.open_result(name).attrs["kind"] == kind
+    with pytest.raises(store.StoreError, match="shipped example"):
+        store.remove_result(name)
+    store.save_result(_dataset(kind="gitt", value=7.0), name)  # yours hides the example of that name
+    table = store.list_results()
+    assert table.set_index("name").loc[name, "source"] == "yours" and len(table) == len(shipped)
+    assert float(store.open_result(name).ocv[0]) == 7.0
+    assert (tmp_path / "data" / "gitt" / f"{name}.zarr").exists()
+    # another catalog given explicitly is read alone
+    assert list(store.list_results(catalog_path=tmp_path / "other.yml").name) == []
