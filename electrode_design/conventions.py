@@ -41,7 +41,11 @@ class StoreError(ElectrodeDesignError, ValueError):
 
 
 class SolverError(ElectrodeDesignError, RuntimeError):
-    """A solver that fails to converge."""
+    """A solver that fails to converge; ``partial_result`` holds what was computed before (or None)."""
+
+    def __init__(self, message: str, partial_result=None):
+        super().__init__(message)
+        self.partial_result = partial_result
 
 
 class MissingDependencyError(ElectrodeDesignError, ImportError):
