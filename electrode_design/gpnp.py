@@ -224,7 +224,7 @@ def _validate_phase(phase, voxel_size_m):
     size = check_number("voxel_size_m", voxel_size_m, unit="m", low=0, high=1e-4, hint="pass metres, not µm")
     return phase.astype(np.uint8), size
 
-
+# %% ../nbs/05_gpnp.ipynb #e21e0ef0
 def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters,
                particle: np.ndarray | None = None, separator_cells: int = 4,
                area_correction: bool = True, nonsolid_porosity: float | None = None,
@@ -407,7 +407,7 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
     _build_pattern(cell)
     return cell
 
-
+# %% ../nbs/05_gpnp.ipynb #0a6cc124
 def _build_conduction(cell: GpnpCell, phase: np.ndarray, sigma_am: float, sigma_ns: float) -> None:
     """Electronic network of field mode: conducting voxels, harmonic-mean conductances, collector faces."""
     h = cell.voxel_size_m
@@ -1283,7 +1283,7 @@ def _validate_run_options(cell, particle, snapshots_dod, on_failure):
         raise ValueError(f"snapshots_dod must lie in (0, 1), got {list(snapshots_dod)}")
     return dods
 
-
+# %% ../nbs/05_gpnp.ipynb #ef58937a
 def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int, progress: bool, particle,
          on_failure: str, on_cutoff: str, snapshot_step_ends: bool, label: str) -> xr.Dataset:
     """Run the protocol ``steps`` (validated) from the initial state; the time loop of `discharge` and `run_protocol`.
@@ -1565,7 +1565,7 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
         warnings.warn(message, RuntimeWarning, stacklevel=3)
     return ds
 
-
+# %% ../nbs/05_gpnp.ipynb #85510b80
 def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: float, cutoff_V: float = 2.8,
               snapshots_dod=(0.2, 0.4, 0.6, 0.8), max_steps: int = 2000, progress: bool = True,
               particle: np.ndarray | None = None, voxel_size_m: float | None = None,
