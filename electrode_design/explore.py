@@ -22,7 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from . import store
-from .conventions import migrate_dataset, variable
+from .conventions import ParameterError, migrate_dataset, variable
 
 # %% auto #0
 __all__ = ['CATALOG_ENV', 'example_gitt', 'example_microstructure', 'example_simulation', 'write_example_catalog',
@@ -460,26 +460,26 @@ def select_slice(ds: xr.Dataset, var: str, *, axis: str = "z", index: int | None
         hint = f"; did you mean {close}?" if close else ""
         raise KeyError(f"variable {var!r} not in the result{hint}")
     if axis not in _AXES:
-        raise ValueError(f"axis must be one of {_AXES}, got {axis!r}")
+        raise ParameterError(f"axis must be one of {_AXES}, got {axis!r}")
     da = ds[var]
     if not set(_AXES) <= set(da.dims):
-        raise ValueError(f"variable {var!r} has dims {da.dims}, expected z, y, x")
+        raise ParameterError(f"variable {var!r} has dims {da.dims}, expected z, y, x")
     if "snapshot" in da.dims:
         if snapshot is None:
-            raise ValueError(f"variable {var!r} has a snapshot dimension: pass snapshot=<index>")
+            raise ParameterError(f"variable {var!r} has a snapshot dimension: pass snapshot=<index>")
         n_snap = da.sizes["snapshot"]
         if not -n_snap <= snapshot < n_snap:
-            raise ValueError(f"snapshot={snapshot} out of range for {n_snap} snapshots")
+            raise ParameterError(f"snapshot={snapshot} out of range for {n_snap} snapshots")
         da = da.isel(snapshot=snapshot)
     if index is not None and position_m is not None:
-        raise ValueError("pass index or position_m, not both")
+        raise ParameterError("pass index or position_m, not both")
     n = da.sizes[axis]
     if position_m is not None:
         index = int(np.abs(np.asarray(ds[axis].values, dtype=float) - position_m).argmin())
     if index is None:
         index = n // 2
     if not -n <= index < n:
-        raise ValueError(f"index={index} out of range for axis {axis!r} of size {n}")
+        raise ParameterError(f"index={index} out of range for axis {axis!r} of size {n}")
     return da.isel({axis: index}).transpose(*_slice_dims(axis)).load()
 
 # %% ../nbs/07_explore.ipynb #1271c935
@@ -505,7 +505,7 @@ def particle_size_distribution(ds: xr.Dataset, *, bins: int | Sequence[float] = 
         raise KeyError("the size distribution needs 'equivalent_diameter' or 'particle' in the result")
     d = d[np.isfinite(d) & (d > 0)]
     if d.size == 0:
-        raise ValueError("the result has no particles")
+        raise ParameterError("the result has no particles")
     count, edges = np.histogram(d, bins=bins)
     vol, _ = np.histogram(d, bins=edges, weights=d ** 3)
     return pd.DataFrame({"left_m": edges[:-1], "right_m": edges[1:], "count": count,
@@ -540,7 +540,7 @@ _CAPACITY_TO_AH = {"a h": 1.0, "ah": 1.0, "a.h": 1.0, "a*h": 1.0, "a·h": 1.0,
 def _capacity_Ah(da: xr.DataArray) -> np.ndarray:
     units = str(da.attrs.get("units", "")).strip().lower()
     if units not in _CAPACITY_TO_AH:
-        raise ValueError(f"capacity units {da.attrs.get('units')!r} not understood; "
+        raise ParameterError(f"capacity units {da.attrs.get('units')!r} not understood; "
                          f"expected one of 'A h', 'mA h', 'C' (= A s)")
     return np.asarray(da.values, dtype=float) * _CAPACITY_TO_AH[units]
 
@@ -563,7 +563,7 @@ def discharge_curves(datasets: Mapping[str, xr.Dataset], *, x: str = "depth_of_d
         ``frame.attrs["skipped"]``.
     """
     if x not in ("depth_of_discharge", "capacity"):
-        raise ValueError(f"x must be 'depth_of_discharge' or 'capacity', got {x!r}")
+        raise ParameterError(f"x must be 'depth_of_discharge' or 'capacity', got {x!r}")
     column = "capacity_Ah" if x == "capacity" else x
     frames, skipped = [], {}
     for name, ds in datasets.items():
@@ -876,7 +876,7 @@ def _snapshot_loader(ds: xr.Dataset, fields: Sequence[str]):
         if snapshot not in cache:
             n = ds.sizes["snapshot"]
             if not -n <= snapshot < n:
-                raise ValueError(f"snapshot={snapshot} out of range for {n} snapshots")
+                raise ParameterError(f"snapshot={snapshot} out of range for {n} snapshots")
             k = snapshot % n
             with dask.config.set(scheduler="synchronous"):
                 one = ds[per_snapshot].drop_vars(drop).isel(snapshot=slice(k, k + 1)).load()

@@ -24,7 +24,7 @@ from scipy.interpolate import PchipInterpolator
 from threadpoolctl import threadpool_limits
 
 import electrode_design
-from .conventions import SolverError, check_number, check_positive, progress_bar
+from .conventions import ParameterError, SolverError, check_number, check_positive, progress_bar
 from .params import FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, CellParameters, SolTable
 
 _log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def interface_area_factor(phase: np.ndarray, *, sigma_vox: float = 0.7) -> tuple
 
     active = np.asarray(phase) == 1
     if not active.any():
-        raise ValueError("phase has no active-material voxels (code 1)")
+        raise ParameterError("phase has no active-material voxels (code 1)")
     pad = 3
     padded = np.pad(active, ((pad, 0), (pad, pad), (pad, pad)), mode="edge")
     padded = np.pad(padded, ((0, pad), (0, 0), (0, 0)), mode="constant", constant_values=False)
@@ -210,17 +210,17 @@ class GpnpCell:
 def _validate_phase(phase, voxel_size_m):
     phase = np.asarray(phase)
     if phase.ndim != 3:
-        raise ValueError(f"phase must be a (Z, Y, X) array, got shape {phase.shape}")
+        raise ParameterError(f"phase must be a (Z, Y, X) array, got shape {phase.shape}")
     if not np.issubdtype(phase.dtype, np.integer) and phase.dtype != bool:
         raise TypeError(f"phase must be an integer array of phase codes, got dtype {phase.dtype}")
     codes = np.unique(phase)
     bad = [int(c) for c in codes if c not in (0, 1, 2)]
     if bad:
-        raise ValueError(f"phase has codes {bad}; expected 0 (non-solid), 1 (active), 2 (carbon-binder)")
+        raise ParameterError(f"phase has codes {bad}; expected 0 (non-solid), 1 (active), 2 (carbon-binder)")
     if not (phase == 1).any():
-        raise ValueError("phase has no active-material voxels (code 1)")
+        raise ParameterError("phase has no active-material voxels (code 1)")
     if not (phase != 1).any():
-        raise ValueError("phase has no non-solid voxels: there is no electrolyte path")
+        raise ParameterError("phase has no non-solid voxels: there is no electrolyte path")
     size = check_number("voxel_size_m", voxel_size_m, unit="m", low=0, high=1e-4, hint="pass metres, not µm")
     return phase.astype(np.uint8), size
 
@@ -282,16 +282,16 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
     reactive cluster that does not touch the collector floats (net reaction current 0).
     """
     if solid_potential not in ("uniform", "field"):
-        raise ValueError(f"solid_potential must be 'uniform' or 'field', got {solid_potential!r}")
+        raise ParameterError(f"solid_potential must be 'uniform' or 'field', got {solid_potential!r}")
     for name, value, low in (("solid_conductivity_S_m", solid_conductivity_S_m, "positive"),
                              ("nonsolid_electronic_conductivity_S_m", nonsolid_electronic_conductivity_S_m, "non-negative")):
         ok = isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(float(value))
         if not ok or (float(value) <= 0 if low == "positive" else float(value) < 0):
-            raise ValueError(f"{name} must be a {low} finite conductivity in S/m, got {value!r}")
+            raise ParameterError(f"{name} must be a {low} finite conductivity in S/m, got {value!r}")
     phase, h = _validate_phase(phase, voxel_size_m)
     separator_cells = int(separator_cells)
     if separator_cells < 1:
-        raise ValueError(f"separator_cells must be >= 1, got {separator_cells}")
+        raise ParameterError(f"separator_cells must be >= 1, got {separator_cells}")
     pos, sep = params.positive, params.separator
     if nonsolid_porosity is None:
         nonsolid_porosity = min(1.0, pos.porosity / (1.0 - pos.active_volume_fraction))
@@ -300,11 +300,11 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
     for name, value in (("nonsolid_porosity", nonsolid_porosity), ("nonsolid_ionic_factor", nonsolid_ionic_factor),
                         ("cbd_porosity", cbd_porosity), ("cbd_ionic_factor", cbd_ionic_factor)):
         if not (0 < float(value) <= 1):
-            raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+            raise ParameterError(f"{name} must be in (0, 1], got {value!r}")
     if particle is not None:
         particle = np.asarray(particle)
         if particle.shape != phase.shape:
-            raise ValueError(f"particle has shape {particle.shape}, phase has {phase.shape}")
+            raise ParameterError(f"particle has shape {particle.shape}, phase has {phase.shape}")
     Z, Y, X = phase.shape
     n_vox = phase.size
     flat_phase = phase.ravel()
@@ -401,7 +401,7 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
                  "cbd_porosity": float(cbd_porosity), "cbd_ionic_factor": float(cbd_ionic_factor),
                  "interparticle_diffusion": bool(interparticle_diffusion)})
     if face_s.size == 0:
-        raise ValueError("no active-material voxel touches the connected electrolyte: nothing can react")
+        raise ParameterError("no active-material voxel touches the connected electrolyte: nothing can react")
     if solid_potential == "field":
         _build_conduction(cell, phase, float(solid_conductivity_S_m), float(nonsolid_electronic_conductivity_S_m))
     _build_pattern(cell)
@@ -437,7 +437,7 @@ def _build_conduction(cell: GpnpCell, phase: np.ndarray, sigma_am: float, sigma_
     bottom = grid_index[0].ravel()
     at_cc = index[bottom] >= 0
     if not at_cc.any():
-        raise ValueError("solid_potential='field': no electronically conducting voxel touches the current collector (z = 0)")
+        raise ParameterError("solid_potential='field': no electronically conducting voxel touches the current collector (z = 0)")
     touching = np.unique(flat_labels[bottom[at_cc]])
     cell.conducting_voxels = voxels
     cell.n_conducting = int(voxels.size)
@@ -1214,7 +1214,7 @@ def pulse_train(c_rate: float, *, pulse_s: float, rest_s: float, n_pulses: int,
      Discharge(c_rate=1.0, cutoff_V=2.8, duration_s=360.0), Rest(duration_s=1800.0)]
     """
     if isinstance(n_pulses, bool) or not isinstance(n_pulses, (int, np.integer)) or n_pulses < 1:
-        raise ValueError(f"n_pulses must be a positive integer, got {n_pulses!r}")
+        raise ParameterError(f"n_pulses must be a positive integer, got {n_pulses!r}")
     pulse = Discharge(c_rate=c_rate, cutoff_V=cutoff_V, duration_s=pulse_s)
     rest = Rest(duration_s=rest_s)
     return [pulse, rest] * int(n_pulses)
@@ -1228,7 +1228,7 @@ def _validate_protocol(steps, params) -> list:
         raise TypeError(f"steps must be a list of Discharge / Rest objects, got {steps!r}")
     steps = list(steps)
     if not steps:
-        raise ValueError("steps is empty: give at least one Discharge or Rest")
+        raise ParameterError("steps is empty: give at least one Discharge or Rest")
     for index, step in enumerate(steps):
         if isinstance(step, Discharge):
             try:
@@ -1275,12 +1275,12 @@ def _solver_options(solver: dict | None) -> dict:
 
 def _validate_run_options(cell, particle, snapshots_dod, on_failure):
     if on_failure not in ("raise", "return"):
-        raise ValueError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
+        raise ParameterError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
     if particle is not None and np.shape(particle) != cell.shape:
-        raise ValueError(f"particle has shape {np.shape(particle)}, the cell has {cell.shape}")
+        raise ParameterError(f"particle has shape {np.shape(particle)}, the cell has {cell.shape}")
     dods = sorted(float(x) for x in snapshots_dod)
     if any(not (0 < x < 1) for x in dods):
-        raise ValueError(f"snapshots_dod must lie in (0, 1), got {list(snapshots_dod)}")
+        raise ParameterError(f"snapshots_dod must lie in (0, 1), got {list(snapshots_dod)}")
     return dods
 
 # %% ../nbs/05_gpnp.ipynb #ef58937a
@@ -1618,7 +1618,7 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
         message names the time, step and residual; ``.partial_result`` holds the data.
     """
     if on_failure not in ("raise", "return"):
-        raise ValueError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
+        raise ParameterError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
     cell = _resolve_cell(cell_or_phase, params, particle, voxel_size_m, build_options, "discharge")
     rate, cutoff = _validate_rate(c_rate, cutoff_V, cell.params)
     opts = _solver_options(solver)
@@ -1693,7 +1693,7 @@ def run_protocol(cell_or_phase, steps, *, params: CellParameters | None = None, 
     >>> steps += pulse_train(1, pulse_s=360, rest_s=1800, n_pulses=3)
     """
     if on_cutoff not in ("next", "stop"):
-        raise ValueError(f"on_cutoff must be 'next' or 'stop', got {on_cutoff!r}")
+        raise ParameterError(f"on_cutoff must be 'next' or 'stop', got {on_cutoff!r}")
     cell = _resolve_cell(cell_or_phase, params, particle, voxel_size_m, build_options, "run_protocol")
     steps = _validate_protocol(steps, cell.params)
     opts = _solver_options(solver)
@@ -1898,7 +1898,7 @@ def p2d_reference(params: CellParameters, *, c_rate: float, cutoff_V: float = 2.
     t_end = 1.2 * 3600.0 / rate
     snap_dod = np.array(sorted(float(d) for d in snapshots_dod), dtype=float)
     if np.any(~np.isfinite(snap_dod)) or np.any(snap_dod <= 0):
-        raise ValueError(f"snapshots_dod must be positive depths of discharge, got {list(snapshots_dod)}")
+        raise ParameterError(f"snapshots_dod must be positive depths of discharge, got {list(snapshots_dod)}")
     snap_t = snap_dod * 3600.0 / rate
     t_eval = np.union1d(np.linspace(0.0, t_end, int(points)), snap_t[snap_t < t_end])
     solution = sim.solve(t_eval)

@@ -23,7 +23,7 @@ from scipy.optimize import brentq
 from threadpoolctl import threadpool_limits
 
 from . import __version__
-from .conventions import ParameterError, check_positive, progress_bar
+from .conventions import ParameterError, SolverError, check_positive, progress_bar
 from .params import FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, ActiveMaterial, CellParameters
 
 _log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ __all__ = ['ParticleSolverError', 'discharge_sphere', 'pulse_sphere', 'crank_sph
            'synthetic_particle_3d', 'discharge_particle_3d', 'rated_capacity', 'fit_effective_diffusivity']
 
 # %% ../nbs/04_particle.ipynb #241f8e53
-class ParticleSolverError(RuntimeError):
+class ParticleSolverError(SolverError):
     """The particle solver failed: a linear solve, the Picard iteration or the time step control."""
 
 _DEFAULT_CUTOFF_V = 2.8
