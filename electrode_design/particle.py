@@ -202,7 +202,7 @@ class _StepRejected(Exception):
         super().__init__(message)
         self.residual = residual
 
-
+# %% ../nbs/04_particle.ipynb #7436fce7
 class _Model:
     """Implicit-Euler finite-volume particle model on a `_Domain`.
 
@@ -501,7 +501,7 @@ class _Model:
             raise _StepRejected(f"current balance not met ({balance:.3g})", balance)
         return iterate, voltage, j / FARADAY_C_MOL
 
-
+# %% ../nbs/04_particle.ipynb #0d95e815
 @dataclass
 class _Record:
     time_s: list = field(default_factory=list)
@@ -644,7 +644,7 @@ def _diffusion_time(model: _Model) -> float:
     length = model.domain.total_volume / model.domain.total_area
     return float(length ** 2 / model.diffusivity(model.conditions.sol_initial))
 
-
+# %% ../nbs/04_particle.ipynb #8c686e3a
 def _locate_cutoff(model: _Model, dt: float, current: float, cutoff: float, where: str, voltage_before: float):
     """Step length in (0, dt] at which the voltage reaches ``cutoff`` (Illinois regula falsi)."""
     def trial(step):
