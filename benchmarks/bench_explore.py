@@ -64,7 +64,7 @@ def main() -> dict:
         n_particles = lazy.sizes["particle"]
 
         def selection(k):
-            for var in ("sol", "c_e", "phi_e", "j"):
+            for var in ("sol", "electrolyte_concentration", "electrolyte_potential", "reaction_current_density"):
                 ex.select_slice(lazy, var, axis="y", snapshot=k)
             ex.particle_sol_vs_depth(lazy, k)
             ex.sol_histogram(lazy, k)

@@ -13,6 +13,8 @@ import math
 import numpy as np
 import xarray as xr
 
+from .conventions import ParameterError, check_number
+
 # %% auto #0
 __all__ = ['CLIFF_SLOPE_V', 'p2d_twins', 'p2d_twin', 'lithiation_gradient', 'cliff_start', 'compare_with_p2d',
            'plot_p2d_comparison']
@@ -22,10 +24,10 @@ def _check_simulation(name: str, ds) -> xr.Dataset:
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"{name} must be an xarray.Dataset of kind 'simulation', got {type(ds).__name__}")
     if ds.attrs.get("kind") != "simulation":
-        raise ValueError(f"{name} has kind {ds.attrs.get('kind')!r}; expected 'simulation'")
+        raise ParameterError(f"{name} has kind {ds.attrs.get('kind')!r}; expected 'simulation'")
     missing = [v for v in ("voltage", "depth_of_discharge") if v not in ds]
     if missing:
-        raise ValueError(f"{name} lacks {missing}: not a discharge result")
+        raise ParameterError(f"{name} lacks {missing}: not a discharge result")
     return ds
 
 
@@ -47,16 +49,14 @@ def _twin_radius(radius, microstructure: xr.Dataset, eps_am: float, area_m_1: fl
                 keep &= ~microstructure.touches_edge.values.astype(bool)  # cut particles are smaller than they act
             volumes = volumes[keep]
             if volumes.size == 0:
-                raise ValueError("microstructure has no particle volumes: run microstructure.characterise first")
+                raise ParameterError("microstructure has no particle volumes: run microstructure.characterise first")
             radii = np.cbrt(3.0 * volumes / (4.0 * np.pi))
             return float(np.sum(radii * volumes) / np.sum(volumes))
         if radius == "area":
             return 3.0 * eps_am / area_m_1
-        raise ValueError(f"radius must be 'volume', 'area' or a length in metres, got {radius!r}")
-    radius_m = float(radius)
-    if not (0 < radius_m < 1e-3):
-        raise ValueError(f"radius must be a positive length in metres, got {radius!r}")
-    return radius_m
+        raise ParameterError(f"radius must be 'volume', 'area' or a length in metres, got {radius!r}")
+    return check_number("radius", radius, unit="m", low=0, high=1e-3, high_inclusive=False,
+                        hint="'volume', 'area' or a length in metres, not µm")
 
 
 def p2d_twins(sim: xr.Dataset, microstructure: xr.Dataset, *, radii=("volume", "area"),
@@ -94,7 +94,7 @@ def p2d_twins(sim: xr.Dataset, microstructure: xr.Dataset, *, radii=("volume", "
     build = json.loads(sim.attrs.get("build_options", "{}"))
     phase = np.asarray(microstructure.phase.values)
     if list(phase.shape) != list(cell["shape"]):
-        raise ValueError(f"microstructure has shape {list(phase.shape)}, the simulation's cell has {cell['shape']}")
+        raise ParameterError(f"microstructure has shape {list(phase.shape)}, the simulation's cell has {cell['shape']}")
     params = load_parameters(json.loads(sim.attrs["parameters"]))
     voxel = float(cell["voxel_size_m"])
     eps_am = float(np.mean(phase == 1))
@@ -150,7 +150,7 @@ def lithiation_gradient(sim: xr.Dataset) -> xr.DataArray:
     """
     sim = _check_simulation("sim", sim)
     if "sol_profile" not in sim:
-        raise ValueError("sim has no 'sol_profile': rerun it with this version of gpnp (snapshots are needed)")
+        raise ParameterError("sim has no 'sol_profile': rerun it with this version of gpnp (snapshots are needed)")
     length = _thickness_m(sim)
     z = sim.z
     if "sol" in sim and sim.sizes.get("snapshot", 0):  # 3D: weight layers by their active voxels

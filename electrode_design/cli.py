@@ -16,6 +16,7 @@ from pathlib import Path
 
 import electrode_design
 from . import store
+from .conventions import ElectrodeDesignError, migrate_dataset
 
 # %% auto #0
 __all__ = ['repository_root', 'example_path', 'build_parser', 'main']
@@ -41,13 +42,14 @@ def _print_gitt_summary(ds, out=sys.stdout) -> None:
     import numpy as np
     import pandas as pd
 
+    ds = migrate_dataset(ds)  # reads GITT results of either schema
     table = pd.DataFrame({
         "sol_mid": ds["sol"].values,
         "ocv_V": ds["ocv"].values,
-        "ds_m2_s": ds["ds"].values,
-        "ds_std_m2_s": ds["ds_std"].values,
-        "ds_weppner_huggins_m2_s": ds["ds_weppner_huggins"].values,
-        "c_rate_limit": ds["c_rate_limit"].values,
+        "ds_m2_s": ds["solid_diffusivity"].values,
+        "ds_std_m2_s": ds["solid_diffusivity_std"].values,
+        "ds_weppner_huggins_m2_s": ds["solid_diffusivity_wh"].values,
+        "c_rate_limit": ds["max_c_rate"].values,
         "fit_status": [str(s).split(":")[0].split(" (")[0] for s in ds["fit_status"].values],
     }, index=pd.Index(np.arange(1, ds.sizes["pulse"] + 1), name="pulse"))
     with pd.option_context("display.width", 140, "display.max_rows", 200):
@@ -79,7 +81,7 @@ def _run_gitt(files, electrode_yaml, name, catalog, *, plot=True, columns=None, 
     elapsed = time.perf_counter() - start
     for line in data.attrs.get("repairs", []):
         print(f"repaired: {line}")
-    store.save_result(ds, name, catalog_path=catalog, metadata={
+    store.save_result(migrate_dataset(ds), name, catalog_path=catalog, metadata={
         "source": ", ".join(sorted({Path(f).parent.name or Path(f).name for f in files})),
         "n_pulses": int(ds.sizes["pulse"]),
         "particle_radius_um": electrode.particle_radius_m * 1e6})
@@ -540,7 +542,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError) as error:
+    except (ElectrodeDesignError, ValueError, KeyError, FileNotFoundError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"electrode-design {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from . import store
+from .conventions import ParameterError, migrate_dataset, variable
 
 # %% auto #0
 __all__ = ['CATALOG_ENV', 'example_gitt', 'example_microstructure', 'example_simulation', 'write_example_catalog',
@@ -35,15 +36,11 @@ __all__ = ['CATALOG_ENV', 'example_gitt', 'example_microstructure', 'example_sim
 CATALOG_ENV = "ELECTRODE_DESIGN_CATALOG"
 
 # %% ../nbs/07_explore.ipynb #18115420
-def _var(dims, values, units: str, long_name: str, **attrs):
-    return (dims, values, {"units": units, "long_name": long_name, **attrs})
-
-
 def example_gitt(*, n_pulses: int = 12, seed: int | np.random.Generator | None = 0) -> xr.Dataset:
     """A small GITT result: per-pulse OCV and diffusivity tables and the raw trace.
 
-    Dimensions ``pulse`` (coordinate ``sol``) and ``time`` (``time_s``, ``voltage_V``,
-    ``current_A``, ``pulse_id`` = -1 in rests).
+    Dimensions ``pulse`` (coordinate ``sol``) and ``time`` (coordinate ``time``, ``voltage``,
+    ``current``, ``pulse_id`` = -1 in rests).
     """
     rng = np.random.default_rng(seed)
     sol = np.linspace(0.30, 0.95, n_pulses)
@@ -71,17 +68,18 @@ def example_gitt(*, n_pulses: int = 12, seed: int | np.random.Generator | None =
         t0, v_rest = t0 + 3600.0, ocv[k]
     return xr.Dataset(
         {
-            "ocv": _var("pulse", ocv, "V", "open-circuit voltage after relaxation"),
-            "ds": _var("pulse", ds, "m2/s", "solid diffusivity (fit)"),
-            "ds_std": _var("pulse", ds_std, "m2/s", "standard uncertainty of ds"),
-            "ds_weppner_huggins": _var("pulse", ds_wh, "m2/s", "solid diffusivity (Weppner-Huggins)"),
-            "fit_status": _var("pulse", fit_status, "1", "fit status"),
-            "voltage_V": _var("time", np.concatenate(volts), "V", "cell voltage"),
-            "current_A": _var("time", np.concatenate(amps), "A", "current (discharge positive)"),
-            "pulse_id": _var("time", np.concatenate(ids), "1", "pulse index (-1 in rests)"),
+            "ocv": variable("pulse", ocv, "V", "open-circuit voltage after relaxation"),
+            "solid_diffusivity": variable("pulse", ds, "m2 s-1", "solid diffusivity (fit)"),
+            "solid_diffusivity_std": variable("pulse", ds_std, "m2 s-1", "standard uncertainty of the solid diffusivity"),
+            "solid_diffusivity_wh": variable("pulse", ds_wh, "m2 s-1", "solid diffusivity (Weppner-Huggins)"),
+            "fit_status": variable("pulse", fit_status, "1", "fit status"),
+            "voltage": variable("time", np.concatenate(volts), "V", "cell voltage"),
+            "current": variable("time", np.concatenate(amps), "A", "current (discharge positive)"),
+            "pulse_id": variable("time", np.concatenate(ids), "1", "pulse index (-1 in rests)"),
         },
-        coords={"pulse": np.arange(n_pulses), "sol": _var("pulse", sol, "1", "state of lithiation"),
-                "time_s": _var("time", np.concatenate(times), "s", "time")},
+        coords={"pulse": variable("pulse", np.arange(n_pulses), "1", "pulse index"),
+                "sol": variable("pulse", sol, "1", "state of lithiation"),
+                "time": variable("time", np.concatenate(times), "s", "test time")},
         attrs={"kind": "gitt", "source_file": "example", "temperature_K": 298.15},
     )
 
@@ -128,17 +126,17 @@ def example_microstructure(*, shape: tuple[int, int, int] = (24, 40, 40), voxel_
     phase = np.where(particle > 0, 1, 0).astype(np.uint8)
     phase[(particle == 0) & (rng.random(shape) < 0.10)] = 2
     ids, volume, diameter, zc = _particle_table(particle, voxel_size_m)
-    coords = {ax: _var(ax, (np.arange(n) + 0.5) * voxel_size_m, "m", f"{ax} position")
+    coords = {ax: variable(ax, (np.arange(n) + 0.5) * voxel_size_m, "m", f"{ax} position")
               for ax, n in zip("zyx", shape)}
     # a variable named like a dimension becomes a (non-index) coordinate in xarray
-    coords["particle"] = _var(("z", "y", "x"), particle, "1", "particle id (0 none)")
+    coords["particle"] = variable(("z", "y", "x"), particle, "1", "particle id (0 none)")
     return xr.Dataset(
         {
-            "phase": _var(("z", "y", "x"), phase, "1", "phase (0 non-solid, 1 active, 2 carbon-binder)"),
-            "particle_id": _var("particle", ids.astype(np.int32), "1", "particle id"),
-            "equivalent_diameter": _var("particle", diameter, "m", "volume-equivalent sphere diameter"),
-            "volume": _var("particle", volume, "m3", "particle volume"),
-            "centroid_z": _var("particle", zc, "m", "centroid depth from the current collector"),
+            "phase": variable(("z", "y", "x"), phase, "1", "phase (0 non-solid, 1 active, 2 carbon-binder)"),
+            "particle_id": variable("particle", ids.astype(np.int32), "1", "particle id"),
+            "equivalent_diameter": variable("particle", diameter, "m", "volume-equivalent sphere diameter"),
+            "volume": variable("particle", volume, "m3", "particle volume"),
+            "centroid_z": variable("particle", zc, "m", "centroid depth from the current collector"),
         },
         coords=coords,
         attrs={"kind": "microstructure", "voxel_size_m": voxel_size_m, "source_file": "example",
@@ -156,15 +154,16 @@ def _sim_fields(k, dod, particle, phase, zfrac, offsets, shell, voltage):
     phi_s = np.where(phase > 0, voltage + 0.002 * (1 - zfrac), np.nan)
     surface = active & (shell > 0.6)
     j = np.where(active, np.where(surface, 2.0 * (0.5 + zfrac) * (1.2 - dod), 0.0), np.nan)
-    return {"sol": sol, "c_e": c_e, "phi_e": phi_e, "phi_s": phi_s, "j": j}
+    return {"sol": sol, "electrolyte_concentration": c_e, "electrolyte_potential": phi_e, "solid_potential": phi_s,
+            "reaction_current_density": j}
 
 
 _FIELD_META = {
     "sol": ("1", "state of lithiation"),
-    "c_e": ("mol/m3", "electrolyte concentration"),
-    "phi_e": ("V", "electrolyte potential"),
-    "phi_s": ("V", "solid potential"),
-    "j": ("A/m2", "reaction current density"),
+    "electrolyte_concentration": ("mol m-3", "electrolyte concentration"),
+    "electrolyte_potential": ("V", "electrolyte potential"),
+    "solid_potential": ("V", "solid potential"),
+    "reaction_current_density": ("A m-2", "reaction current density"),
 }
 
 
@@ -176,7 +175,8 @@ def example_simulation(*, shape: tuple[int, int, int] = (20, 24, 24), voxel_size
 
     Time series along ``time`` (``voltage``, ``current``, ``capacity`` in ``capacity_units``
     = "A h" or "C", ``depth_of_discharge``), fields along ``snapshot`` × ``z, y, x`` (``sol``,
-    ``c_e``, ``phi_e``, ``phi_s``, ``j``; ``snapshot_dod`` coordinate), per-particle series
+    ``electrolyte_concentration``, ``electrolyte_potential``, ``solid_potential``,
+    ``reaction_current_density``; ``snapshot_dod`` coordinate), per-particle series
     along ``snapshot`` × ``particle`` and ``particle_depth``. ``lazy=True`` makes the fields
     dask arrays computed one snapshot at a time (for large examples).
     """
@@ -214,7 +214,7 @@ def example_simulation(*, shape: tuple[int, int, int] = (20, 24, 24), voxel_size
         stats["std"][k] = np.sqrt(np.clip(sq - mean ** 2, 0, None))
         stats["min"][k] = ndimage.minimum(s, labels, np.arange(1, n_part + 1))
         stats["max"][k] = ndimage.maximum(s, labels, np.arange(1, n_part + 1))
-        stats["j"][k] = np.bincount(labels, weights=np.nan_to_num(f["j"]).ravel(), minlength=n_part + 1)[1:] / count
+        stats["j"][k] = np.bincount(labels, weights=np.nan_to_num(f["reaction_current_density"]).ravel(), minlength=n_part + 1)[1:] / count
     fields = {}
     if lazy:
         import dask
@@ -228,28 +228,29 @@ def example_simulation(*, shape: tuple[int, int, int] = (20, 24, 24), voxel_size
         per = [_sim_fields(k, snap_dod[k], *args, snap_v[k]) for k in range(n_snapshots)]
         fields = {name: np.stack([p[name] for p in per]) for name in _FIELD_META}
     data = {
-        "voltage": _var("time", voltage, "V", "cell voltage"),
-        "current": _var("time", current, "A", "current (discharge positive)"),
-        "capacity": _var("time", capacity, capacity_units, "discharge capacity passed"),
-        "depth_of_discharge": _var("time", dod, "1", "depth of discharge"),
+        "voltage": variable("time", voltage, "V", "cell voltage"),
+        "current": variable("time", current, "A", "current (discharge positive)"),
+        "capacity": variable("time", capacity, capacity_units, "discharge capacity passed"),
+        "depth_of_discharge": variable("time", dod, "1", "depth of discharge"),
         "phase": micro["phase"].variable.to_base_variable(),
     }
     for name, (units, long_name) in _FIELD_META.items():
-        data[name] = _var(("snapshot", "z", "y", "x"), fields[name], units, long_name)
+        data[name] = variable(("snapshot", "z", "y", "x"), fields[name], units, long_name)
     for key, name, long_name in [("mean", "particle_sol_mean", "particle mean state of lithiation"),
                                  ("std", "particle_sol_std", "particle std of state of lithiation"),
                                  ("min", "particle_sol_min", "particle min state of lithiation"),
                                  ("max", "particle_sol_max", "particle max state of lithiation")]:
-        data[name] = _var(("snapshot", "particle"), stats[key], "1", long_name)
-    data["particle_j_mean"] = _var(("snapshot", "particle"), stats["j"], "A/m2", "particle mean reaction current density")
+        data[name] = variable(("snapshot", "particle"), stats[key], "1", long_name)
+    data["particle_reaction_current_density"] = variable(("snapshot", "particle"), stats["j"], "A m-2",
+                                                         "particle mean reaction current density")
     data["particle_id"] = micro["particle_id"].variable
-    data["particle_depth"] = _var("particle", micro["centroid_z"].values, "m", "particle centroid depth")
+    data["particle_depth"] = variable("particle", micro["centroid_z"].values, "m", "particle centroid depth")
     coords = {ax: micro[ax].variable for ax in "zyx"}
     coords.update(particle=micro["particle"].variable,
-                  time=_var("time", time, "s", "time"),
-                  snapshot=np.arange(n_snapshots),
-                  snapshot_dod=_var("snapshot", snap_dod, "1", "depth of discharge of the snapshot"),
-                  snapshot_time=_var("snapshot", snap_dod * duration, "s", "time of the snapshot"))
+                  time=variable("time", time, "s", "time"),
+                  snapshot=variable("snapshot", np.arange(n_snapshots), "1", "snapshot index"),
+                  snapshot_dod=variable("snapshot", snap_dod, "1", "depth of discharge of the snapshot"),
+                  snapshot_time=variable("snapshot", snap_dod * duration, "s", "time of the snapshot"))
     return xr.Dataset(data, coords=coords,
                       attrs={"kind": "simulation", "c_rate": c_rate, "voxel_size_m": voxel_size_m,
                              "source_file": "example"})
@@ -265,7 +266,7 @@ def write_example_catalog(catalog_path, *, broken: bool = True, seed: int = 0) -
                                        metadata={"cell": f"cell_{i}"}))
         m = example_microstructure(seed=seed + i)
         names.append(store.save_result(m, f"micro_example_{i}", catalog_path=catalog_path))
-        s = example_simulation(seed=seed + i, c_rate=1.0 + i, capacity_units=("A h", "C")[i])
+        s = example_simulation(seed=seed + i, c_rate=1.0 + i, capacity_units="A h")
         names.append(store.save_result(s, f"sim_example_{i}", catalog_path=catalog_path,
                                        metadata={"microstructure": "micro_example_0"}))
     if broken:
@@ -359,11 +360,13 @@ def _require(ds: xr.Dataset, names: Sequence[str], what: str) -> None:
 def gitt_trace(ds: xr.Dataset, *, max_points: int = 20000) -> pd.DataFrame:
     """The raw trace: columns ``time_s, voltage_V, current_A, pulse_id`` (``pulse_id`` -1 in
     rests; -1 everywhere if the result has none). Evenly thinned to at most ``max_points``
-    rows, keeping every pulse sample."""
-    _require(ds, ["time_s", "voltage_V"], "the GITT trace")
-    frame = pd.DataFrame({"time_s": np.asarray(ds["time_s"].values, dtype=float),
-                          "voltage_V": np.asarray(ds["voltage_V"].values, dtype=float)})
-    frame["current_A"] = np.asarray(ds["current_A"].values, dtype=float) if "current_A" in ds else np.nan
+    rows, keeping every pulse sample. Results of the previous schema (``time_s``, ...) are read
+    through `conventions.migrate_dataset`."""
+    ds = migrate_dataset(ds)
+    _require(ds, ["time", "voltage"], "the GITT trace")
+    frame = pd.DataFrame({"time_s": np.asarray(ds["time"].values, dtype=float),
+                          "voltage_V": np.asarray(ds["voltage"].values, dtype=float)})
+    frame["current_A"] = np.asarray(ds["current"].values, dtype=float) if "current" in ds else np.nan
     frame["pulse_id"] = np.asarray(ds["pulse_id"].values, dtype=int) if "pulse_id" in ds else -1
     if len(frame) > max_points:
         keep = np.zeros(len(frame), dtype=bool)
@@ -375,8 +378,9 @@ def gitt_trace(ds: xr.Dataset, *, max_points: int = 20000) -> pd.DataFrame:
 
 def gitt_pulse_spans(ds: xr.Dataset) -> pd.DataFrame:
     """Start and end time of every detected pulse: columns ``pulse_id, start_s, end_s``."""
-    _require(ds, ["time_s", "pulse_id"], "the pulse marks")
-    t = np.asarray(ds["time_s"].values, dtype=float)
+    ds = migrate_dataset(ds)
+    _require(ds, ["time", "pulse_id"], "the pulse marks")
+    t = np.asarray(ds["time"].values, dtype=float)
     pid = np.asarray(ds["pulse_id"].values, dtype=int)
     inside = pid >= 0
     frame = pd.DataFrame({"pulse_id": pid[inside], "t": t[inside]})
@@ -389,21 +393,23 @@ def gitt_tables(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
 
     Columns ``name, pulse, sol, ocv_V, ds_m2_s, ds_low_m2_s, ds_high_m2_s, ds_wh_m2_s,
     fit_status`` (NaN / "" where a result lacks the variable). ``ds_low`` is ``ds - ds_std``
-    kept positive for a log axis (at least ``ds / 100``).
+    kept positive for a log axis (at least ``ds / 100``); ``ds`` is the variable
+    ``solid_diffusivity`` (``ds`` in the previous schema, read through `conventions.migrate_dataset`).
     """
     frames = []
     for name, ds in datasets.items():
+        ds = migrate_dataset(ds)
         _require(ds, ["sol"], f"result {name!r}: the GITT tables")
         n = ds["sol"].size
 
         def get(var, default=np.nan):
             return np.asarray(ds[var].values, dtype=float) if var in ds else np.full(n, default)
 
-        d, std = get("ds"), get("ds_std", 0.0)
+        d, std = get("solid_diffusivity"), get("solid_diffusivity_std", 0.0)
         frames.append(pd.DataFrame({
             "name": name, "pulse": np.arange(n), "sol": get("sol"), "ocv_V": get("ocv"),
             "ds_m2_s": d, "ds_low_m2_s": np.maximum(d - std, d / 100), "ds_high_m2_s": d + std,
-            "ds_wh_m2_s": get("ds_weppner_huggins"),
+            "ds_wh_m2_s": get("solid_diffusivity_wh"),
             "fit_status": [str(s) for s in ds["fit_status"].values] if "fit_status" in ds else [""] * n,
         }))
     columns = ["name", "pulse", "sol", "ocv_V", "ds_m2_s", "ds_low_m2_s", "ds_high_m2_s", "ds_wh_m2_s", "fit_status"]
@@ -427,7 +433,7 @@ def select_slice(ds: xr.Dataset, var: str, *, axis: str = "z", index: int | None
     ds : xarray.Dataset
         A microstructure or simulation result (dims ``z, y, x``, maybe ``snapshot``).
     var : str
-        The variable, e.g. ``"phase"``, ``"particle"``, ``"sol"``, ``"c_e"``.
+        The variable, e.g. ``"phase"``, ``"particle"``, ``"sol"``, ``"electrolyte_concentration"``.
     axis : {"z", "y", "x"}
         Normal of the section.
     index, position_m : int or float, optional
@@ -454,26 +460,26 @@ def select_slice(ds: xr.Dataset, var: str, *, axis: str = "z", index: int | None
         hint = f"; did you mean {close}?" if close else ""
         raise KeyError(f"variable {var!r} not in the result{hint}")
     if axis not in _AXES:
-        raise ValueError(f"axis must be one of {_AXES}, got {axis!r}")
+        raise ParameterError(f"axis must be one of {_AXES}, got {axis!r}")
     da = ds[var]
     if not set(_AXES) <= set(da.dims):
-        raise ValueError(f"variable {var!r} has dims {da.dims}, expected z, y, x")
+        raise ParameterError(f"variable {var!r} has dims {da.dims}, expected z, y, x")
     if "snapshot" in da.dims:
         if snapshot is None:
-            raise ValueError(f"variable {var!r} has a snapshot dimension: pass snapshot=<index>")
+            raise ParameterError(f"variable {var!r} has a snapshot dimension: pass snapshot=<index>")
         n_snap = da.sizes["snapshot"]
         if not -n_snap <= snapshot < n_snap:
-            raise ValueError(f"snapshot={snapshot} out of range for {n_snap} snapshots")
+            raise ParameterError(f"snapshot={snapshot} out of range for {n_snap} snapshots")
         da = da.isel(snapshot=snapshot)
     if index is not None and position_m is not None:
-        raise ValueError("pass index or position_m, not both")
+        raise ParameterError("pass index or position_m, not both")
     n = da.sizes[axis]
     if position_m is not None:
         index = int(np.abs(np.asarray(ds[axis].values, dtype=float) - position_m).argmin())
     if index is None:
         index = n // 2
     if not -n <= index < n:
-        raise ValueError(f"index={index} out of range for axis {axis!r} of size {n}")
+        raise ParameterError(f"index={index} out of range for axis {axis!r} of size {n}")
     return da.isel({axis: index}).transpose(*_slice_dims(axis)).load()
 
 # %% ../nbs/07_explore.ipynb #1271c935
@@ -499,7 +505,7 @@ def particle_size_distribution(ds: xr.Dataset, *, bins: int | Sequence[float] = 
         raise KeyError("the size distribution needs 'equivalent_diameter' or 'particle' in the result")
     d = d[np.isfinite(d) & (d > 0)]
     if d.size == 0:
-        raise ValueError("the result has no particles")
+        raise ParameterError("the result has no particles")
     count, edges = np.histogram(d, bins=bins)
     vol, _ = np.histogram(d, bins=edges, weights=d ** 3)
     return pd.DataFrame({"left_m": edges[:-1], "right_m": edges[1:], "count": count,
@@ -534,7 +540,7 @@ _CAPACITY_TO_AH = {"a h": 1.0, "ah": 1.0, "a.h": 1.0, "a*h": 1.0, "a·h": 1.0,
 def _capacity_Ah(da: xr.DataArray) -> np.ndarray:
     units = str(da.attrs.get("units", "")).strip().lower()
     if units not in _CAPACITY_TO_AH:
-        raise ValueError(f"capacity units {da.attrs.get('units')!r} not understood; "
+        raise ParameterError(f"capacity units {da.attrs.get('units')!r} not understood; "
                          f"expected one of 'A h', 'mA h', 'C' (= A s)")
     return np.asarray(da.values, dtype=float) * _CAPACITY_TO_AH[units]
 
@@ -557,7 +563,7 @@ def discharge_curves(datasets: Mapping[str, xr.Dataset], *, x: str = "depth_of_d
         ``frame.attrs["skipped"]``.
     """
     if x not in ("depth_of_discharge", "capacity"):
-        raise ValueError(f"x must be 'depth_of_discharge' or 'capacity', got {x!r}")
+        raise ParameterError(f"x must be 'depth_of_discharge' or 'capacity', got {x!r}")
     column = "capacity_Ah" if x == "capacity" else x
     frames, skipped = [], {}
     for name, ds in datasets.items():
@@ -611,7 +617,7 @@ def particle_sol_vs_depth(ds: xr.Dataset, snapshot: int) -> pd.DataFrame:
         "sol_mean": np.asarray(one["particle_sol_mean"].values, dtype=float),
     })
     for var, col in [("particle_sol_std", "sol_std"), ("particle_sol_min", "sol_min"),
-                     ("particle_sol_max", "sol_max"), ("particle_j_mean", "j_mean")]:
+                     ("particle_sol_max", "sol_max"), ("particle_reaction_current_density", "j_mean")]:
         if var in ds:
             frame[col] = np.asarray(one[var].values, dtype=float)
     return frame.sort_values("depth_m", kind="stable").reset_index(drop=True)
@@ -815,7 +821,9 @@ def discharge_plot(datasets: Mapping[str, xr.Dataset], *, x: str = "depth_of_dis
     return hv.Layout(panels).cols(2)
 
 
-_MAP_VARS = (("sol", "viridis"), ("c_e", "blues"), ("phi_e", "magma"), ("j", "plasma"))
+_MAP_VARS = (("sol", "viridis"), ("electrolyte_concentration", "blues"), ("electrolyte_potential", "magma"),
+             ("reaction_current_density", "plasma"))
+_FIELDS = tuple(var for var, _ in _MAP_VARS)
 
 
 def _when(ds: xr.Dataset, snapshot: int) -> str:
@@ -868,7 +876,7 @@ def _snapshot_loader(ds: xr.Dataset, fields: Sequence[str]):
         if snapshot not in cache:
             n = ds.sizes["snapshot"]
             if not -n <= snapshot < n:
-                raise ValueError(f"snapshot={snapshot} out of range for {n} snapshots")
+                raise ParameterError(f"snapshot={snapshot} out of range for {n} snapshots")
             k = snapshot % n
             with dask.config.set(scheduler="synchronous"):
                 one = ds[per_snapshot].drop_vars(drop).isel(snapshot=slice(k, k + 1)).load()
@@ -896,10 +904,11 @@ def _simulation_builders(ds, axis, fields):
 
 
 def simulation_plot(ds: xr.Dataset, snapshot: int, *, axis: str = "z", index: int | None = None,
-                    fields: Sequence[str] = ("sol", "c_e", "phi_e", "j")):
+                    fields: Sequence[str] = _FIELDS):
     """Layout for one run at one snapshot: sections of the fields (state of lithiation,
     electrolyte concentration and potential, reaction current), per-particle mean SoL ± std
     against depth, and the SoL histogram; a missing variable becomes a note."""
+    ds = migrate_dataset(ds)
     hv = _hv()
     panels = []
     for what, build in _simulation_builders(ds, axis, fields):
@@ -911,13 +920,14 @@ def simulation_plot(ds: xr.Dataset, snapshot: int, *, axis: str = "z", index: in
 
 
 def simulation_dynamic(ds: xr.Dataset, *, snapshot: int = 0, axis: str = "z", index: int | None = None,
-                       fields: Sequence[str] = ("sol", "c_e", "phi_e", "j")):
+                       fields: Sequence[str] = _FIELDS):
     """`simulation_plot` as HoloViews DynamicMaps driven by one stream.
 
     Returns ``(layout, stream)``; ``stream.event(snapshot=k, index=i)`` updates the data of
     the plots already drawn (Bokeh data sources, not new figures), which keeps a slider move
     fast. Panels whose variables are missing are static notes.
     """
+    ds = migrate_dataset(ds)
     hv = _hv()
     n = ds.sizes.get(axis, 1)
     stream = hv.streams.Stream.define("SimulationView", snapshot=int(snapshot), index=int(n // 2 if index is None else index))()

@@ -8,6 +8,7 @@ Docs: https://electrode-design.github.io/electrode_design/gpnp.html.md"""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
@@ -23,24 +24,19 @@ from scipy.interpolate import PchipInterpolator
 from threadpoolctl import threadpool_limits
 
 import electrode_design
+from .conventions import ParameterError, SolverError, check_number, check_positive, progress_bar
 from .params import FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, CellParameters, SolTable
 
+_log = logging.getLogger(__name__)
+
 # %% auto #0
-__all__ = ['SolverError', 'interface_area_factor', 'GpnpCell', 'build_cell', 'Discharge', 'Rest', 'pulse_train', 'discharge',
-           'run_protocol', 'p2d_reference']
+__all__ = ['interface_area_factor', 'GpnpCell', 'build_cell', 'Discharge', 'Rest', 'pulse_train', 'discharge', 'run_protocol',
+           'p2d_reference', 'SolverError']
 
 # %% ../nbs/05_gpnp.ipynb #95415234
-class SolverError(RuntimeError):
-    """A discharge or protocol could not be continued; ``partial_result`` holds what was computed so far.
-
-    The message names the simulated time, the step and the residual at which the solver
-    gave up. ``partial_result`` is the `xarray.Dataset` of `discharge` or `run_protocol`
-    with ``attrs["status"] == "failed"``.
-    """
-
-    def __init__(self, message: str, partial_result=None):
-        super().__init__(message)
-        self.partial_result = partial_result
+_all_ = ["SolverError"]  # `conventions.SolverError`, still importable from here: a discharge or protocol
+# could not be continued; its message names the simulated time, the step and the residual at which the
+# solver gave up, and ``partial_result`` is the Dataset computed so far (``attrs["status"] == "failed"``).
 
 
 class _Table:
@@ -115,7 +111,7 @@ def interface_area_factor(phase: np.ndarray, *, sigma_vox: float = 0.7) -> tuple
 
     active = np.asarray(phase) == 1
     if not active.any():
-        raise ValueError("phase has no active-material voxels (code 1)")
+        raise ParameterError("phase has no active-material voxels (code 1)")
     pad = 3
     padded = np.pad(active, ((pad, 0), (pad, pad), (pad, pad)), mode="edge")
     padded = np.pad(padded, ((0, pad), (0, 0), (0, 0)), mode="constant", constant_values=False)
@@ -214,25 +210,21 @@ class GpnpCell:
 def _validate_phase(phase, voxel_size_m):
     phase = np.asarray(phase)
     if phase.ndim != 3:
-        raise ValueError(f"phase must be a (Z, Y, X) array, got shape {phase.shape}")
+        raise ParameterError(f"phase must be a (Z, Y, X) array, got shape {phase.shape}")
     if not np.issubdtype(phase.dtype, np.integer) and phase.dtype != bool:
         raise TypeError(f"phase must be an integer array of phase codes, got dtype {phase.dtype}")
     codes = np.unique(phase)
     bad = [int(c) for c in codes if c not in (0, 1, 2)]
     if bad:
-        raise ValueError(f"phase has codes {bad}; expected 0 (non-solid), 1 (active), 2 (carbon-binder)")
+        raise ParameterError(f"phase has codes {bad}; expected 0 (non-solid), 1 (active), 2 (carbon-binder)")
     if not (phase == 1).any():
-        raise ValueError("phase has no active-material voxels (code 1)")
+        raise ParameterError("phase has no active-material voxels (code 1)")
     if not (phase != 1).any():
-        raise ValueError("phase has no non-solid voxels: there is no electrolyte path")
-    size = float(voxel_size_m)
-    if not math.isfinite(size) or size <= 0:
-        raise ValueError(f"voxel_size_m must be a positive length in metres, got {voxel_size_m!r}")
-    if size > 1e-4:
-        raise ValueError(f"voxel_size_m={voxel_size_m!r} m is larger than 100 µm; pass metres, not µm")
+        raise ParameterError("phase has no non-solid voxels: there is no electrolyte path")
+    size = check_number("voxel_size_m", voxel_size_m, unit="m", low=0, high=1e-4, hint="pass metres, not µm")
     return phase.astype(np.uint8), size
 
-
+# %% ../nbs/05_gpnp.ipynb #e21e0ef0
 def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters,
                particle: np.ndarray | None = None, separator_cells: int = 4,
                area_correction: bool = True, nonsolid_porosity: float | None = None,
@@ -290,16 +282,16 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
     reactive cluster that does not touch the collector floats (net reaction current 0).
     """
     if solid_potential not in ("uniform", "field"):
-        raise ValueError(f"solid_potential must be 'uniform' or 'field', got {solid_potential!r}")
+        raise ParameterError(f"solid_potential must be 'uniform' or 'field', got {solid_potential!r}")
     for name, value, low in (("solid_conductivity_S_m", solid_conductivity_S_m, "positive"),
                              ("nonsolid_electronic_conductivity_S_m", nonsolid_electronic_conductivity_S_m, "non-negative")):
         ok = isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(float(value))
         if not ok or (float(value) <= 0 if low == "positive" else float(value) < 0):
-            raise ValueError(f"{name} must be a {low} finite conductivity in S/m, got {value!r}")
+            raise ParameterError(f"{name} must be a {low} finite conductivity in S/m, got {value!r}")
     phase, h = _validate_phase(phase, voxel_size_m)
     separator_cells = int(separator_cells)
     if separator_cells < 1:
-        raise ValueError(f"separator_cells must be >= 1, got {separator_cells}")
+        raise ParameterError(f"separator_cells must be >= 1, got {separator_cells}")
     pos, sep = params.positive, params.separator
     if nonsolid_porosity is None:
         nonsolid_porosity = min(1.0, pos.porosity / (1.0 - pos.active_volume_fraction))
@@ -308,11 +300,11 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
     for name, value in (("nonsolid_porosity", nonsolid_porosity), ("nonsolid_ionic_factor", nonsolid_ionic_factor),
                         ("cbd_porosity", cbd_porosity), ("cbd_ionic_factor", cbd_ionic_factor)):
         if not (0 < float(value) <= 1):
-            raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+            raise ParameterError(f"{name} must be in (0, 1], got {value!r}")
     if particle is not None:
         particle = np.asarray(particle)
         if particle.shape != phase.shape:
-            raise ValueError(f"particle has shape {particle.shape}, phase has {phase.shape}")
+            raise ParameterError(f"particle has shape {particle.shape}, phase has {phase.shape}")
     Z, Y, X = phase.shape
     n_vox = phase.size
     flat_phase = phase.ravel()
@@ -409,13 +401,13 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
                  "cbd_porosity": float(cbd_porosity), "cbd_ionic_factor": float(cbd_ionic_factor),
                  "interparticle_diffusion": bool(interparticle_diffusion)})
     if face_s.size == 0:
-        raise ValueError("no active-material voxel touches the connected electrolyte: nothing can react")
+        raise ParameterError("no active-material voxel touches the connected electrolyte: nothing can react")
     if solid_potential == "field":
         _build_conduction(cell, phase, float(solid_conductivity_S_m), float(nonsolid_electronic_conductivity_S_m))
     _build_pattern(cell)
     return cell
 
-
+# %% ../nbs/05_gpnp.ipynb #0a6cc124
 def _build_conduction(cell: GpnpCell, phase: np.ndarray, sigma_am: float, sigma_ns: float) -> None:
     """Electronic network of field mode: conducting voxels, harmonic-mean conductances, collector faces."""
     h = cell.voxel_size_m
@@ -445,7 +437,7 @@ def _build_conduction(cell: GpnpCell, phase: np.ndarray, sigma_am: float, sigma_
     bottom = grid_index[0].ravel()
     at_cc = index[bottom] >= 0
     if not at_cc.any():
-        raise ValueError("solid_potential='field': no electronically conducting voxel touches the current collector (z = 0)")
+        raise ParameterError("solid_potential='field': no electronically conducting voxel touches the current collector (z = 0)")
     touching = np.unique(flat_labels[bottom[at_cc]])
     cell.conducting_voxels = voxels
     cell.n_conducting = int(voxels.size)
@@ -1047,7 +1039,7 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
         if not np.isfinite(residual):
             return False, state, None, residual, "non-finite residual"
         if opts.get("verbose"):
-            print(f"  newton {iteration}: residual {residual:.3e} (argmax {int(scaled.argmax())}, Rs {Rs:.3e}, d {d:.3e}), last linear {last_its}")
+            _log.debug(f"  newton {iteration}: residual {residual:.3e} (argmax {int(scaled.argmax())}, Rs {Rs:.3e}, d {d:.3e}), last linear {last_its}")
         if residual <= opts["newton_tol"] and iteration > 0:
             # storage − I: θ rows hold storage + Σ I_k; Rs = −(Σ I_k + I) (uniform) or I − I_collector (field),
             # where the ψ rows sum to Σ I_k + I_collector
@@ -1101,7 +1093,7 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
         if event:
             lam = min(lam, 1.0 / max(abs(dphis), 1e-300))  # at most a factor e on the step length
         if opts.get("verbose"):
-            print(f"     lam {lam:.3g} |dth| {np.abs(dth).max():.3g} |dw| {np.abs(dw).max():.3g} |dphi| {np.abs(dph).max():.3g} dphis {dphis:.3g} info {info}")
+            _log.debug(f"     lam {lam:.3g} |dth| {np.abs(dth).max():.3g} |dw| {np.abs(dw).max():.3g} |dphi| {np.abs(dph).max():.3g} dphis {dphis:.3g} info {info}")
         trial["theta"] = trial["theta"] + lam * dth
         trial["w"] = trial["w"] + lam * dw
         trial["phi"] = trial["phi"] + lam * dph
@@ -1130,7 +1122,7 @@ def _locate_cutoff(cell, m, state, old, dt_max, dt_guess, current_A, cutoff, opt
             start[key] = start[key] + dt_guess * rate
     result = _newton(cell, m, start, old, max(dt_guess, 1e-300), current_A, opts, counters, voltage=cutoff)
     if opts.get("trace"):
-        print(f"  cut-off event: guess {dt_guess:.3g} s, limit {dt_max:.3g} s -> "
+        _log.debug(f"  cut-off event: guess {dt_guess:.3g} s, limit {dt_max:.3g} s -> "
               + (f"dt {result[1]['dt']:.3g} s" if result[0] else f"failed ({result[4]})"))
     if result[0] and 0 < result[1]["dt"] <= dt_max * (1 + 1e-9):
         return result
@@ -1143,13 +1135,10 @@ _SOLVER_DEFAULTS = {"max_newton": 12, "newton_tol": 1e-9, "linear_rtol": 1e-6, "
 
 
 def _validate_rate(c_rate, cutoff_V, params):
-    rate = float(c_rate)
-    if not math.isfinite(rate) or rate <= 0:
-        raise ValueError(f"c_rate must be a positive number (discharge), got {c_rate!r}")
-    cut = float(cutoff_V)
+    rate = check_positive("c_rate", c_rate, hint="a discharge")
     u_max = float(np.max(params.positive.material.ocv.values))
-    if not (0 < cut < u_max):
-        raise ValueError(f"cutoff_V must be between 0 and the maximum OCV {u_max:.3f} V, got {cutoff_V!r}")
+    cut = check_number("cutoff_V", cutoff_V, unit="V", low=0, high=round(u_max, 3), high_inclusive=False,
+                       hint="below the material's maximum OCV")
     return rate, cut
 
 # %% ../nbs/05_gpnp.ipynb #2f797a30
@@ -1157,13 +1146,7 @@ def _step_number(step: str, name: str, value, *, optional: bool = False) -> floa
     """``value`` as a positive finite float; the error names the step and the field."""
     if value is None and optional:
         return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{step}: {name} must be a number, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"{step}: {name} must be a positive finite number, got {value!r}")
-    return number
+    return check_positive(name, value, where=f"{step}: ")
 
 
 @dataclass(frozen=True)
@@ -1231,7 +1214,7 @@ def pulse_train(c_rate: float, *, pulse_s: float, rest_s: float, n_pulses: int,
      Discharge(c_rate=1.0, cutoff_V=2.8, duration_s=360.0), Rest(duration_s=1800.0)]
     """
     if isinstance(n_pulses, bool) or not isinstance(n_pulses, (int, np.integer)) or n_pulses < 1:
-        raise ValueError(f"n_pulses must be a positive integer, got {n_pulses!r}")
+        raise ParameterError(f"n_pulses must be a positive integer, got {n_pulses!r}")
     pulse = Discharge(c_rate=c_rate, cutoff_V=cutoff_V, duration_s=pulse_s)
     rest = Rest(duration_s=rest_s)
     return [pulse, rest] * int(n_pulses)
@@ -1245,7 +1228,7 @@ def _validate_protocol(steps, params) -> list:
         raise TypeError(f"steps must be a list of Discharge / Rest objects, got {steps!r}")
     steps = list(steps)
     if not steps:
-        raise ValueError("steps is empty: give at least one Discharge or Rest")
+        raise ParameterError("steps is empty: give at least one Discharge or Rest")
     for index, step in enumerate(steps):
         if isinstance(step, Discharge):
             try:
@@ -1292,34 +1275,15 @@ def _solver_options(solver: dict | None) -> dict:
 
 def _validate_run_options(cell, particle, snapshots_dod, on_failure):
     if on_failure not in ("raise", "return"):
-        raise ValueError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
+        raise ParameterError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
     if particle is not None and np.shape(particle) != cell.shape:
-        raise ValueError(f"particle has shape {np.shape(particle)}, the cell has {cell.shape}")
+        raise ParameterError(f"particle has shape {np.shape(particle)}, the cell has {cell.shape}")
     dods = sorted(float(x) for x in snapshots_dod)
     if any(not (0 < x < 1) for x in dods):
-        raise ValueError(f"snapshots_dod must lie in (0, 1), got {list(snapshots_dod)}")
+        raise ParameterError(f"snapshots_dod must lie in (0, 1), got {list(snapshots_dod)}")
     return dods
 
-
-def _progress_bar(desc: str, unit: str):
-    """A tqdm bar over 0–100 % that displays at most every 0.1 s, or every 30 s on a stream that is not a terminal.
-
-    tqdm rewrites its line (a carriage return) on every display; in a log file or a CI log (stderr
-    redirected) a display per time step fills the log. The Jupyter widget of `tqdm.auto`
-    (its stream is not a terminal either) keeps the short interval. ``miniters=0``: displays
-    depend on time only, so the voltage in the postfix also shows while the percentage stalls.
-    """
-    from tqdm.auto import tqdm
-
-    notebook = "tqdm.notebook" in sys.modules and issubclass(tqdm, sys.modules["tqdm.notebook"].tqdm_notebook)
-    try:
-        terminal = sys.stderr.isatty()
-    except (AttributeError, ValueError):  # no stderr, or a closed one
-        terminal = False
-    interval = 0.1 if notebook or terminal else 30.0
-    return tqdm(total=100, desc=desc, unit=unit, leave=False, mininterval=interval, miniters=0)
-
-
+# %% ../nbs/05_gpnp.ipynb #ef58937a
 def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int, progress: bool, particle,
          on_failure: str, on_cutoff: str, snapshot_step_ends: bool, label: str) -> xr.Dataset:
     """Run the protocol ``steps`` (validated) from the initial state; the time loop of `discharge` and `run_protocol`.
@@ -1369,7 +1333,7 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
     bar = None
     if progress:
         desc = f"gPNP {steps[0].c_rate:g}C" if label == "discharge" else f"gPNP protocol ({len(steps)} steps)"
-        bar = _progress_bar(desc, "%" if label != "discharge" else "% DoD")
+        bar = progress_bar(total=100, desc=desc, unit="%" if label != "discharge" else "% DoD", miniters=0)
     step = 0  # accepted time steps, all protocol steps together
     import pyamg  # noqa: F401  (loads scipy's BLAS before the thread limit is applied)
 
@@ -1525,7 +1489,7 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
                         snaps.append(_snapshot(cell, m, state, faces, t, charge / capacity_C, target, index))
                 dV = abs(voltage - previous_V)
                 if opts.get("trace"):
-                    print(f"step {step} t={t:.6g} dt={dt_try:.3g} V={voltage:.4f} dsol={dsol:.3g} dV={dV:.3g} "
+                    _log.debug(f"step {step} t={t:.6g} dt={dt_try:.3g} V={voltage:.4f} dsol={dsol:.3g} dV={dV:.3g} "
                           f"newton={series['newton'][-1]}{' (cut-off event)' if located is not None else ''}")
                 if cutoff is not None and (located is not None
                                            or (voltage <= cutoff + opts["cutoff_tol_V"] and voltage < previous_V)):
@@ -1601,7 +1565,7 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
         warnings.warn(message, RuntimeWarning, stacklevel=3)
     return ds
 
-
+# %% ../nbs/05_gpnp.ipynb #85510b80
 def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: float, cutoff_V: float = 2.8,
               snapshots_dod=(0.2, 0.4, 0.6, 0.8), max_steps: int = 2000, progress: bool = True,
               particle: np.ndarray | None = None, voxel_size_m: float | None = None,
@@ -1654,7 +1618,7 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
         message names the time, step and residual; ``.partial_result`` holds the data.
     """
     if on_failure not in ("raise", "return"):
-        raise ValueError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
+        raise ParameterError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
     cell = _resolve_cell(cell_or_phase, params, particle, voxel_size_m, build_options, "discharge")
     rate, cutoff = _validate_rate(c_rate, cutoff_V, cell.params)
     opts = _solver_options(solver)
@@ -1729,7 +1693,7 @@ def run_protocol(cell_or_phase, steps, *, params: CellParameters | None = None, 
     >>> steps += pulse_train(1, pulse_s=360, rest_s=1800, n_pulses=3)
     """
     if on_cutoff not in ("next", "stop"):
-        raise ValueError(f"on_cutoff must be 'next' or 'stop', got {on_cutoff!r}")
+        raise ParameterError(f"on_cutoff must be 'next' or 'stop', got {on_cutoff!r}")
     cell = _resolve_cell(cell_or_phase, params, particle, voxel_size_m, build_options, "run_protocol")
     steps = _validate_protocol(steps, cell.params)
     opts = _solver_options(solver)
@@ -1772,7 +1736,7 @@ def _particle_table(cell, particle, snaps):
     index, n = index[valid], ids.size
     counts = np.bincount(index, minlength=n).astype(float)
     out = {name: np.full((len(snaps), n), np.nan) for name in
-           ("particle_sol_mean", "particle_sol_std", "particle_sol_min", "particle_sol_max", "particle_j_mean")}
+           ("particle_sol_mean", "particle_sol_std", "particle_sol_min", "particle_sol_max", "particle_reaction_current_density")}
     for k, snap in enumerate(snaps):
         theta = snap["sol"].ravel()[cell.solid_voxels][valid]
         mean = np.bincount(index, weights=theta, minlength=n) / counts
@@ -1787,7 +1751,7 @@ def _particle_table(cell, particle, snaps):
         out["particle_sol_std"][k] = np.sqrt(np.maximum(var, 0.0))
         out["particle_sol_min"][k] = low
         out["particle_sol_max"][k] = high
-        out["particle_j_mean"][k] = np.where(area > 0, cur / np.where(area > 0, area, 1.0), np.nan)
+        out["particle_reaction_current_density"][k] = np.where(area > 0, cur / np.where(area > 0, area, 1.0), np.nan)
     z = (cell.solid_voxels // (cell.shape[1] * cell.shape[2]))[valid]
     zc = (np.bincount(index, weights=z + 0.5, minlength=n) / counts) * cell.voxel_size_m
     depth = cell.shape[0] * cell.voxel_size_m - zc
@@ -1816,16 +1780,18 @@ def _to_dataset(cell, params, series, snaps, capacity_C, particle, attrs, label=
                  {"units": "1", "long_name": "protocol step (index into attrs['protocol']) of the accepted time step"}),
     }
     dims = ("snapshot", "z", "y", "x")
-    field_meta = {"sol": ("1", "state of lithiation c_s/c_s,max"),
-                  "c_e": ("mol m-3", "electrolyte concentration"),
-                  "phi_e": ("V", "electrolyte potential (vs the Li metal)"),
-                  "j": ("A m-2", "interfacial reaction current density on the voxel (positive = lithiation)")}
+    field_meta = {"sol": ("sol", "1", "state of lithiation c_s/c_s,max"),  # Dataset name: (snapshot key, units, long name)
+                  "electrolyte_concentration": ("c_e", "mol m-3", "electrolyte concentration"),
+                  "electrolyte_potential": ("phi_e", "V", "electrolyte potential (vs the Li metal)"),
+                  "reaction_current_density": ("j", "A m-2",
+                                               "interfacial reaction current density on the voxel (positive = lithiation)")}
     if cell.field_mode:
-        field_meta["phi_s"] = ("V", "solid (electronic) potential vs the Li metal (NaN outside the electronic network)")
+        field_meta["solid_potential"] = ("phi_s", "V",
+                                         "solid (electronic) potential vs the Li metal (NaN outside the electronic network)")
         data["collector_current"] = ("time", np.asarray(series["collector_current"], dtype=float),
                                      {"units": "A", "long_name": "current through the current collector (positive = discharge)"})
-    for name, (units, long_name) in field_meta.items():
-        values = np.stack([s[name] for s in snaps]) if snaps else np.empty((0, Z, Y, X))
+    for name, (key, units, long_name) in field_meta.items():
+        values = np.stack([s[key] for s in snaps]) if snaps else np.empty((0, Z, Y, X))
         data[name] = (dims, values, {"units": units, "long_name": long_name})
     coords["snapshot_dod"] = ("snapshot", np.array([s["dod"] for s in snaps], dtype=float),
                               {"units": "1", "long_name": "depth of discharge of the snapshot"})
@@ -1847,14 +1813,14 @@ def _to_dataset(cell, params, series, snaps, capacity_C, particle, attrs, label=
                 "particle_sol_std": ("1", "standard deviation of the state of lithiation in the particle"),
                 "particle_sol_min": ("1", "minimum state of lithiation in the particle"),
                 "particle_sol_max": ("1", "maximum state of lithiation in the particle"),
-                "particle_j_mean": ("A m-2", "area-mean reaction current density of the particle (positive = lithiation)")}
+                "particle_reaction_current_density": ("A m-2", "area-mean reaction current density of the particle (positive = lithiation)")}
         for name, (units, long_name) in meta.items():
             data[name] = (("snapshot", "particle"), table[name], {"units": units, "long_name": long_name})
         data["particle_depth"] = ("particle", depth, {"units": "m", "long_name": "distance of the particle centroid from the separator"})
         data["particle_volume"] = ("particle", volume, {"units": "m3", "long_name": "particle volume (voxel count)"})
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update({"kind": "simulation", "model": "gpnp voxel half-cell (sharp interface, implicit Euler)",
-                     "package_version": electrode_design.__version__, "parameters": params.to_json()})
+                     "electrode_design_version": electrode_design.__version__, "parameters": params.to_json()})
     ds.attrs.update(attrs)
     return ds
 
@@ -1932,7 +1898,7 @@ def p2d_reference(params: CellParameters, *, c_rate: float, cutoff_V: float = 2.
     t_end = 1.2 * 3600.0 / rate
     snap_dod = np.array(sorted(float(d) for d in snapshots_dod), dtype=float)
     if np.any(~np.isfinite(snap_dod)) or np.any(snap_dod <= 0):
-        raise ValueError(f"snapshots_dod must be positive depths of discharge, got {list(snapshots_dod)}")
+        raise ParameterError(f"snapshots_dod must be positive depths of discharge, got {list(snapshots_dod)}")
     snap_t = snap_dod * 3600.0 / rate
     t_eval = np.union1d(np.linspace(0.0, t_end, int(points)), snap_t[snap_t < t_end])
     solution = sim.solve(t_eval)
@@ -1965,7 +1931,7 @@ def p2d_reference(params: CellParameters, *, c_rate: float, cutoff_V: float = 2.
                          {"units": "1", "long_name": "r-averaged state of lithiation of the particles at each depth"})
     ds["c_e_profile"] = (("snapshot", "z"), c_e_prof, {"units": "mol m-3", "long_name": "electrolyte concentration"})
     ds.attrs.update({"kind": "simulation", "model": "pybamm DFN half-cell", "status": "ok",
-                     "package_version": electrode_design.__version__, "parameters": changed.to_json(),
+                     "electrode_design_version": electrode_design.__version__, "parameters": changed.to_json(),
                      "c_rate": rate, "current_A": current, "cutoff_V": cutoff, "area_scale": area_scale,
                      "theoretical_capacity_Ah": capacity_C / 3600.0, "wall_time_s": wall,
                      "pybamm_version": pybamm.__version__})

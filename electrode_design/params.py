@@ -21,42 +21,19 @@ import yaml
 from scipy.interpolate import PchipInterpolator
 
 # %% auto #0
-__all__ = ['FARADAY_C_MOL', 'GAS_CONSTANT_J_MOL_K', 'ParameterError', 'SolTable', 'ActiveMaterial', 'PositiveElectrode',
-           'Electrolyte', 'Separator', 'LithiumCounterElectrode', 'CellParameters', 'available_parameter_sets',
-           'load_parameters', 'save_parameters', 'parameter_set', 'to_pybamm', 'from_pybamm', 'read_bpx',
-           'parameter_table']
+__all__ = ['FARADAY_C_MOL', 'GAS_CONSTANT_J_MOL_K', 'SolTable', 'ActiveMaterial', 'PositiveElectrode', 'Electrolyte', 'Separator',
+           'LithiumCounterElectrode', 'CellParameters', 'available_parameter_sets', 'load_parameters',
+           'save_parameters', 'parameter_set', 'to_pybamm', 'from_pybamm', 'read_bpx', 'parameter_table',
+           'ParameterError']
 
 # %% ../nbs/00_params.ipynb #bc386e81
 FARADAY_C_MOL = 96485.33212  # Faraday constant, C/mol
 GAS_CONSTANT_J_MOL_K = 8.314462618  # molar gas constant, J/(mol K)
 
 # %% ../nbs/00_params.ipynb #2b80aea0
-class ParameterError(ValueError):
-    """A parameter value is missing, non-physical or inconsistent."""
+from .conventions import ParameterError, check_fraction, check_positive
 
-
-def _validate_positive(name: str, value: float) -> float:
-    """Return ``value`` as float, or raise if it is NaN, infinite or not > 0."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a positive number, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise ParameterError(f"{name} must be a positive finite number, got {value!r}")
-    return number
-
-
-def _validate_fraction(name: str, value: float, *, allow_zero: bool = False) -> float:
-    """Return ``value`` as float, or raise if it is outside (0, 1] (or [0, 1])."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a fraction in [0, 1], got {value!r}") from None
-    low_ok = number >= 0 if allow_zero else number > 0
-    if not math.isfinite(number) or not low_ok or number > 1:
-        interval = "[0, 1]" if allow_zero else "(0, 1]"
-        raise ParameterError(f"{name} must be a fraction in {interval}, got {value!r}")
-    return number
+_all_ = ["ParameterError"]  # the error lives in conventions; still importable from here
 
 
 def _validate_fields(obj, names, validate, *, prefix: str = "", **options) -> None:
@@ -162,9 +139,9 @@ class ActiveMaterial:
     density_kg_m3: float = 4700.0
 
     def __post_init__(self):
-        _validate_fields(self, ("c_max_mol_m3", "rate_constant", "density_kg_m3"), _validate_positive)
-        _validate_fields(self, ("alpha_a", "alpha_c"), _validate_fraction)
-        _validate_fields(self, ("sol_min", "sol_max"), _validate_fraction, allow_zero=True)
+        _validate_fields(self, ("c_max_mol_m3", "rate_constant", "density_kg_m3"), check_positive)
+        _validate_fields(self, ("alpha_a", "alpha_c"), check_fraction)
+        _validate_fields(self, ("sol_min", "sol_max"), check_fraction, allow_zero=True)
         if self.sol_min >= self.sol_max:
             raise ParameterError(f"sol_min ({self.sol_min}) must be below sol_max ({self.sol_max})")
         if not isinstance(self.ocv, SolTable) or not isinstance(self.diffusivity, SolTable):
@@ -198,9 +175,9 @@ class PositiveElectrode:
 
     def __post_init__(self):
         _validate_fields(self, ("particle_radius_m", "thickness_m", "electronic_conductivity_S_m", "bruggeman"),
-                         _validate_positive)
-        _validate_fields(self, ("active_volume_fraction", "porosity"), _validate_fraction)
-        _validate_fields(self, ("sol_initial",), _validate_fraction, allow_zero=True)
+                         check_positive)
+        _validate_fields(self, ("active_volume_fraction", "porosity"), check_fraction)
+        _validate_fields(self, ("sol_initial",), check_fraction, allow_zero=True)
         total = self.active_volume_fraction + self.porosity
         if total > 1 + 1e-12:
             raise ParameterError(
@@ -229,7 +206,7 @@ class Electrolyte:
     model: str = "valoen_reimers_2005"
 
     def __post_init__(self):
-        _validate_fields(self, ("c_initial_mol_m3",), _validate_positive)
+        _validate_fields(self, ("c_initial_mol_m3",), check_positive)
         t_plus = float(self.transference_number)
         if not (0 < t_plus < 1):
             raise ParameterError(f"transference_number must be in (0, 1), got {self.transference_number!r}")
@@ -267,8 +244,8 @@ class Separator:
     bruggeman: float = 1.5
 
     def __post_init__(self):
-        _validate_fields(self, ("thickness_m", "bruggeman"), _validate_positive, prefix="separator.")
-        _validate_fields(self, ("porosity",), _validate_fraction, prefix="separator.")
+        _validate_fields(self, ("thickness_m", "bruggeman"), check_positive, prefix="separator.")
+        _validate_fields(self, ("porosity",), check_fraction, prefix="separator.")
 
 
 @dataclass(frozen=True)
@@ -280,8 +257,8 @@ class LithiumCounterElectrode:
     alpha_c: float = 0.5
 
     def __post_init__(self):
-        _validate_fields(self, ("exchange_current_density_A_m2",), _validate_positive, prefix="counter.")
-        _validate_fields(self, ("alpha_a", "alpha_c"), _validate_fraction, prefix="counter.")
+        _validate_fields(self, ("exchange_current_density_A_m2",), check_positive, prefix="counter.")
+        _validate_fields(self, ("alpha_a", "alpha_c"), check_fraction, prefix="counter.")
 
 # %% ../nbs/00_params.ipynb #a93975f7
 @dataclass(frozen=True)
@@ -305,7 +282,7 @@ class CellParameters:
     references: tuple[str, ...] = ()
 
     def __post_init__(self):
-        _validate_fields(self, ("temperature_K", "electrode_area_m2"), _validate_positive)
+        _validate_fields(self, ("temperature_K", "electrode_area_m2"), check_positive)
         if not (0 < self.voltage_min_V < self.voltage_max_V):
             raise ParameterError(
                 f"voltage window must satisfy 0 < voltage_min_V < voltage_max_V, got "

@@ -8,6 +8,7 @@ Docs: https://electrode-design.github.io/electrode_design/particle.html.md"""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -22,8 +23,10 @@ from scipy.optimize import brentq
 from threadpoolctl import threadpool_limits
 
 from . import __version__
-from .params import (FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, ActiveMaterial, CellParameters,
-                                     ParameterError, _validate_positive)
+from .conventions import ParameterError, SolverError, check_positive, progress_bar
+from .params import FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, ActiveMaterial, CellParameters
+
+_log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['ParticleSolverError', 'discharge_sphere', 'pulse_sphere', 'crank_sphere_surface_sol', 'orientation_factors',
@@ -31,7 +34,7 @@ __all__ = ['ParticleSolverError', 'discharge_sphere', 'pulse_sphere', 'crank_sph
            'synthetic_particle_3d', 'discharge_particle_3d', 'rated_capacity', 'fit_effective_diffusivity']
 
 # %% ../nbs/04_particle.ipynb #241f8e53
-class ParticleSolverError(RuntimeError):
+class ParticleSolverError(SolverError):
     """The particle solver failed: a linear solve, the Picard iteration or the time step control."""
 
 _DEFAULT_CUTOFF_V = 2.8
@@ -77,7 +80,7 @@ def _resolve_radius(radius_m, params: CellParameters | None) -> float:
         if params is None:
             raise ParameterError("radius_m is required when material is an ActiveMaterial")
         radius_m = params.positive.particle_radius_m
-    return _validate_positive("radius_m", radius_m)
+    return check_positive("radius_m", radius_m)
 
 def _resolve_conditions(material, *, sol_initial, c_e_mol_m3, temperature_K, cutoff_V) -> tuple[_Conditions, CellParameters | None]:
     """Take an `ActiveMaterial` or `CellParameters`; fill unset options from the latter."""
@@ -95,9 +98,9 @@ def _resolve_conditions(material, *, sol_initial, c_e_mol_m3, temperature_K, cut
     conditions = _Conditions(
         material=material,
         sol_initial=_check_sol("sol_initial", sol_initial, material),
-        c_e_mol_m3=_validate_positive("c_e_mol_m3", 1000.0 if c_e_mol_m3 is None else c_e_mol_m3),
-        temperature_K=_validate_positive("temperature_K", 298.15 if temperature_K is None else temperature_K),
-        cutoff_V=_validate_positive("cutoff_V", _DEFAULT_CUTOFF_V if cutoff_V is None else cutoff_V))
+        c_e_mol_m3=check_positive("c_e_mol_m3", 1000.0 if c_e_mol_m3 is None else c_e_mol_m3),
+        temperature_K=check_positive("temperature_K", 298.15 if temperature_K is None else temperature_K),
+        cutoff_V=check_positive("cutoff_V", _DEFAULT_CUTOFF_V if cutoff_V is None else cutoff_V))
     return conditions, params
 
 # %% ../nbs/04_particle.ipynb #f56a5c00
@@ -199,7 +202,7 @@ class _StepRejected(Exception):
         super().__init__(message)
         self.residual = residual
 
-
+# %% ../nbs/04_particle.ipynb #7436fce7
 class _Model:
     """Implicit-Euler finite-volume particle model on a `_Domain`.
 
@@ -498,7 +501,7 @@ class _Model:
             raise _StepRejected(f"current balance not met ({balance:.3g})", balance)
         return iterate, voltage, j / FARADAY_C_MOL
 
-
+# %% ../nbs/04_particle.ipynb #0d95e815
 @dataclass
 class _Record:
     time_s: list = field(default_factory=list)
@@ -556,6 +559,7 @@ def _simulate(model: _Model, segments, *, capacity_C: float, snapshots_dod=(), d
     dt = 1e-4 * model.domain.total_volume ** 0  # placeholder, set per segment
     step = 0
     started = time.perf_counter()
+    bar = progress_bar(total=100, desc="particle", unit="% DoD", progress=progress, miniters=0)
     for current, duration in segments:
         t_end = math.inf if duration is None else t + duration
         dt = min(1.0, dt_max_s) if current != 0 else 1.0
@@ -616,8 +620,10 @@ def _simulate(model: _Model, segments, *, capacity_C: float, snapshots_dod=(), d
                 rec.snapshot_dod.append(pending.pop(0))
                 rec.snapshot_time_s.append(t)
                 rec.snapshots.append(model.sol.copy())
-            if progress and step % 50 == 0:
-                print(f"step {step}: t = {t:.1f} s, V = {voltage:.4f} V, DoD = {charge / capacity_C:.3f}")
+            bar.update(max(0, min(100, int(100 * charge / capacity_C)) - bar.n))
+            bar.set_postfix(V=f"{voltage:.4f}", refresh=False)
+            if step % 50 == 0:
+                _log.debug("step %d: t = %.1f s, V = %.4f V, DoD = %.3f", step, t, voltage, charge / capacity_C)
             if crossed:
                 status = "cutoff" if dt > 0 else "cutoff_limit"
                 break
@@ -625,6 +631,7 @@ def _simulate(model: _Model, segments, *, capacity_C: float, snapshots_dod=(), d
             dt *= max(grow, 0.5)
         if status == "cutoff":
             break
+    bar.close()
     lithium_error = abs(model.lithium_mol() - lithium0 - charge / FARADAY_C_MOL) * FARADAY_C_MOL / capacity_C
     info = {"steps": step, "wall_time_s": time.perf_counter() - started, "status": status,
             "conservation_error_max_step": worst_conservation, "conservation_error_total": lithium_error,
@@ -637,7 +644,7 @@ def _diffusion_time(model: _Model) -> float:
     length = model.domain.total_volume / model.domain.total_area
     return float(length ** 2 / model.diffusivity(model.conditions.sol_initial))
 
-
+# %% ../nbs/04_particle.ipynb #8c686e3a
 def _locate_cutoff(model: _Model, dt: float, current: float, cutoff: float, where: str, voltage_before: float):
     """Step length in (0, dt] at which the voltage reaches ``cutoff`` (Illinois regula falsi)."""
     def trial(step):
@@ -747,7 +754,7 @@ def _time_series_dataset(rec: _Record, *, capacity_C: float, mass_kg: float, per
         "sol_mean": ("time", np.asarray(rec.sol_mean), {"units": "1", "long_name": "volume-averaged state of lithiation"}),
     }
     ds = xr.Dataset(data, coords={"time": ("time", np.asarray(rec.time_s), {"units": "s", "long_name": "time"})})
-    ds.attrs.update(kind="simulation", package_version=__version__, **kind_attrs)
+    ds.attrs.update(kind="simulation", electrode_design_version=__version__, **kind_attrs)
     return ds
 
 
@@ -788,7 +795,7 @@ def discharge_sphere(material: ActiveMaterial | CellParameters, *, radius_m: flo
         "cylinder" solves an infinitely long cylinder (per metre), the reference of 2D
         cross-sections.
     progress : bool
-        Print a line every 50 steps.
+        Show a tqdm bar over depth of discharge (`conventions.progress_bar`).
 
     Returns
     -------
@@ -816,12 +823,12 @@ def discharge_sphere(material: ActiveMaterial | CellParameters, *, radius_m: flo
     conditions, params = _resolve_conditions(material, sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3,
                                              temperature_K=temperature_K, cutoff_V=cutoff_V)
     radius_m = _resolve_radius(radius_m, params)
-    c_rate = _validate_positive("c_rate", c_rate)
+    c_rate = check_positive("c_rate", c_rate)
     _check_n_cells(n_cells)
     return _run_radial(conditions, radius_m=radius_m, segments_c_rate=[(c_rate, None)], n_cells=n_cells,
                        snapshots_dod=_check_fractions("snapshots_dod", snapshots_dod) if len(snapshots_dod) else (),
-                       diffusivity_scale=_validate_positive("diffusivity_scale", diffusivity_scale),
-                       dsol_max=_validate_positive("dsol_max", dsol_max), geometry=geometry, progress=progress,
+                       diffusivity_scale=check_positive("diffusivity_scale", diffusivity_scale),
+                       dsol_max=check_positive("dsol_max", dsol_max), geometry=geometry, progress=progress,
                        protocol={"kind": "discharge", "c_rate": c_rate})
 
 
@@ -885,14 +892,14 @@ def pulse_sphere(material: ActiveMaterial | CellParameters, *, radius_m: float |
     conditions, params = _resolve_conditions(material, sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3,
                                              temperature_K=temperature_K, cutoff_V=cutoff_V)
     radius_m = _resolve_radius(radius_m, params)
-    c_rate = _validate_positive("c_rate", c_rate)
-    pulse_s = _validate_positive("pulse_s", pulse_s)
-    rest_s = _validate_positive("rest_s", rest_s)
+    c_rate = check_positive("c_rate", c_rate)
+    pulse_s = check_positive("pulse_s", pulse_s)
+    rest_s = check_positive("rest_s", rest_s)
     if not isinstance(n_pulses, (int, np.integer)) or n_pulses < 1:
         raise ParameterError(f"n_pulses must be an integer >= 1, got {n_pulses!r}")
     segments = [seg for _ in range(n_pulses) for seg in ((c_rate, pulse_s), (0.0, rest_s))]
     return _run_radial(conditions, radius_m=radius_m, segments_c_rate=segments, n_cells=_check_n_cells(n_cells),
-                       snapshots_dod=(), diffusivity_scale=1.0, dsol_max=_validate_positive("dsol_max", dsol_max),
+                       snapshots_dod=(), diffusivity_scale=1.0, dsol_max=check_positive("dsol_max", dsol_max),
                        geometry="sphere", progress=progress,
                        protocol={"kind": "pulse", "c_rate": c_rate, "pulse_s": pulse_s, "rest_s": rest_s, "n_pulses": n_pulses})
 
@@ -1125,9 +1132,9 @@ def _run_voxel_model(mask, factors, conditions: _Conditions, *, voxel_size_m: fl
     solvers = ("direct", "cg", "cg_jacobi")
     if solver not in solvers:
         raise ParameterError(f"solver must be one of {solvers}, got {solver!r}")
-    c_rate = _validate_positive("c_rate", c_rate)
-    diffusivity_scale = _validate_positive("diffusivity_scale", diffusivity_scale)
-    dsol_max = _validate_positive("dsol_max", dsol_max)
+    c_rate = check_positive("c_rate", c_rate)
+    diffusivity_scale = check_positive("diffusivity_scale", diffusivity_scale)
+    dsol_max = check_positive("dsol_max", dsol_max)
     snapshots = _check_fractions("snapshots_dod", snapshots_dod) if len(snapshots_dod) else ()
     started = time.perf_counter()
     domain, shape, active = _voxel_domain(mask, factors, voxel_size_m, area_correction=area_correction)
@@ -1227,7 +1234,7 @@ def discharge_cross_section(mask, material: ActiveMaterial | CellParameters, *, 
     conditions, _ = _resolve_conditions(material, sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3,
                                         temperature_K=temperature_K, cutoff_V=cutoff_V)
     mask = _validate_mask(mask, 2, "a cross-section")
-    pixel_size_m = _validate_positive("pixel_size_m", pixel_size_m)
+    pixel_size_m = check_positive("pixel_size_m", pixel_size_m)
     if orientation_deg is not None and diffusivity_factors is not None:
         raise ParameterError("give orientation_deg or diffusivity_factors, not both")
     if orientation_deg is not None:
@@ -1430,7 +1437,7 @@ def discharge_particle_3d(mask, material: ActiveMaterial | CellParameters, *, vo
         Conjugate gradients with a diagonal preconditioner (default), with pyamg smoothed
         aggregation, or sparse LU (small particles only: a 3D LU fills in).
     progress : bool
-        Print a line every 50 steps.
+        Show a tqdm bar over depth of discharge (`conventions.progress_bar`).
 
     Returns
     -------
@@ -1460,7 +1467,7 @@ def discharge_particle_3d(mask, material: ActiveMaterial | CellParameters, *, vo
     conditions, _ = _resolve_conditions(material, sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3,
                                         temperature_K=temperature_K, cutoff_V=cutoff_V)
     mask = _validate_mask(mask, 3, "a 3D particle (use discharge_cross_section for 2D)")
-    voxel_size_m = _validate_positive("voxel_size_m", voxel_size_m)
+    voxel_size_m = check_positive("voxel_size_m", voxel_size_m)
     if c_axis is not None and diffusivity_factors is not None:
         raise ParameterError("give c_axis or diffusivity_factors, not both")
     if c_axis is not None:
@@ -1517,7 +1524,7 @@ def rated_capacity(mask, material: ActiveMaterial | CellParameters, *, pixel_siz
     Returns a Dataset along ``c_rate`` with ``rated_capacity`` ("1") and ``specific_capacity``
     (mA h g-1) at the cut-off, ``attrs["kind"] = "analysis"``.
     """
-    rates = [_validate_positive("c_rates", r) for r in np.atleast_1d(c_rates)]
+    rates = [check_positive("c_rates", r) for r in np.atleast_1d(c_rates)]
     options = {**options, "snapshots_dod": ()}
     runs = [_discharge_mask(mask, material, pixel_size_m=pixel_size_m, voxel_size_m=voxel_size_m, c_rate=r, **options)
             for r in rates]
@@ -1526,7 +1533,7 @@ def rated_capacity(mask, material: ActiveMaterial | CellParameters, *, pixel_siz
          "specific_capacity": ("c_rate", [float(run.specific_capacity[-1]) for run in runs], {"units": "mA h g-1", "long_name": "capacity at the cut-off per gram"}),
          "status": ("c_rate", [run.attrs["status"] for run in runs], {"long_name": "how each run ended"})},
         coords={"c_rate": ("c_rate", rates, {"units": "1", "long_name": "C-rate"})})
-    ds.attrs.update(kind="analysis", package_version=__version__, parameters=runs[0].attrs["parameters"])
+    ds.attrs.update(kind="analysis", electrode_design_version=__version__, parameters=runs[0].attrs["parameters"])
     return ds
 
 
@@ -1547,7 +1554,7 @@ def fit_effective_diffusivity(mask, material: ActiveMaterial | CellParameters, *
     """
     from scipy.optimize import brentq as _brentq
 
-    low, high = (_validate_positive("bounds", b) for b in bounds)
+    low, high = (check_positive("bounds", b) for b in bounds)
     if low >= high:
         raise ParameterError(f"bounds must be (low, high) with low < high, got {bounds!r}")
     options = {**options, "snapshots_dod": (), "pixel_size_m": pixel_size_m, "voxel_size_m": voxel_size_m, "c_rate": c_rate}

@@ -22,17 +22,16 @@ from filelock import FileLock
 import electrode_design
 
 # %% auto #0
-__all__ = ['RESULT_KINDS', 'StoreError', 'default_catalog_path', 'examples_catalog_path', 'result_path', 'check_dataset',
-           'save_result', 'list_results', 'entry_metadata', 'open_catalog', 'open_result', 'remove_result']
+__all__ = ['default_catalog_path', 'examples_catalog_path', 'result_path', 'check_dataset', 'save_result', 'list_results',
+           'entry_metadata', 'open_catalog', 'open_result', 'remove_result', 'RESULT_KINDS', 'StoreError']
 
 # %% ../nbs/01_store.ipynb #a89bd77c
-RESULT_KINDS = ("gitt", "microstructure", "simulation", "analysis", "study")
+from . import conventions
+from .conventions import RESULT_KINDS, StoreError
+
+_all_ = ["RESULT_KINDS", "StoreError"]  # defined in conventions; still importable from here
 
 # %% ../nbs/01_store.ipynb #118e081f
-class StoreError(ValueError):
-    """A result cannot be saved, found or opened."""
-
-
 def _source_checkout() -> Path | None:
     """The repository root when the package runs from a source checkout, else None."""
     repo = Path(electrode_design.__file__).resolve().parent.parent
@@ -86,15 +85,9 @@ def _validate_name(name: str) -> str:
 
 
 def check_dataset(ds: xr.Dataset) -> None:
-    """Raise `StoreError` unless ``ds`` follows the data model (kind, units, long_name)."""
-    if not isinstance(ds, xr.Dataset):
-        raise StoreError(f"expected an xarray.Dataset, got {type(ds).__name__}")
-    kind = ds.attrs.get("kind")
-    if kind not in RESULT_KINDS:
-        raise StoreError(f"dataset attrs['kind'] must be one of {RESULT_KINDS}, got {kind!r}")
-    missing = [str(k) for k, v in ds.data_vars.items() if "units" not in v.attrs or "long_name" not in v.attrs]
-    if missing:
-        raise StoreError(f"variables without 'units' or 'long_name' attrs: {missing}")
+    """Raise `StoreError` unless ``ds`` follows the Dataset schema (`conventions.check_dataset`)."""
+    conventions.check_dataset(ds)
+
 
 # %% ../nbs/01_store.ipynb #8a29fadd
 _PROMOTED_SKIP = {"parameters", "repairs", "source_sha256", "history"}
@@ -176,8 +169,9 @@ def save_result(ds: xr.Dataset, name: str, *, catalog_path=None, metadata: dict 
         raise StoreError(f"catalog {catalog} already has an entry {name!r} (pass overwrite=True to replace it)")
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     ds = ds.copy()
-    ds.attrs = {k: _json_safe(v) for k, v in ds.attrs.items()}
+    ds.attrs = {k: _json_safe(v) for k, v in ds.attrs.items() if k != "package_version"}
     ds.attrs.setdefault("electrode_design_version", electrode_design.__version__)
+    ds.attrs["schema_version"] = conventions.SCHEMA_VERSION
     ds.attrs["status"] = status or ds.attrs.get("status", "ok")
     ds.attrs["created"] = created
     for var in ds.variables.values():
@@ -346,8 +340,9 @@ def open_catalog(catalog_path=None):
 
 
 def open_result(name: str, *, catalog_path=None) -> xr.Dataset:
-    """Open entry ``name`` lazily (dask-backed) through intake.
+    """Open entry ``name`` lazily (dask-backed) through intake, in the current Dataset schema.
 
+    An entry written by a previous schema is renamed on the fly (`conventions.migrate_dataset`).
     Raises `KeyError` for an unknown name and `StoreError` when the store is missing or
     unreadable.
     """
@@ -356,9 +351,10 @@ def open_result(name: str, *, catalog_path=None) -> xr.Dataset:
     if store is None or not store.exists():
         raise StoreError(f"entry {name!r}: its store {store} is missing")
     try:
-        return open_catalog(catalog)[name].read()
+        ds = open_catalog(catalog)[name].read()
     except Exception as error:  # zarr/xarray raise many kinds for a corrupt store
         raise StoreError(f"entry {name!r}: cannot open {store}: {type(error).__name__}: {error}") from None
+    return conventions.migrate_dataset(ds)
 
 
 def remove_result(name: str, *, catalog_path=None, delete_store: bool = True) -> None:

@@ -30,7 +30,7 @@ def test_gitt_then_catalog_list_search_show_remove(tmp_path, capsys):
     assert run("catalog", "search", "kind=simulation", catalog=catalog) == 0
     assert "no matching entries" in capsys.readouterr().out
     assert run("catalog", "show", "eight", catalog=catalog) == 0
-    assert "ds_weppner_huggins" in capsys.readouterr().out
+    assert "solid_diffusivity_wh" in capsys.readouterr().out
     assert run("catalog", "remove", "eight", catalog=catalog) == 0
     assert store.list_results(catalog_path=catalog).empty
 
@@ -99,7 +99,7 @@ def test_simulate_with_p2d_twins(tmp_path, capsys):
     assert run("simulate", "small", "--c-rate", 3, "--solid-conductivity", 0.05, "--out", "small_field",
                catalog=catalog) == 0
     field = store.open_result("small_field", catalog_path=catalog)
-    assert "phi_s" in field and '"solid_potential": "field"' in field.attrs["build_options"]
+    assert "solid_potential" in field and '"solid_potential": "field"' in field.attrs["build_options"]
     v_field = np.interp(0.3, field.depth_of_discharge.values, field.voltage.values)
     v_uniform = np.interp(0.3, sim.depth_of_discharge.values, sim.voltage.values)
     assert v_field < v_uniform - 1e-3  # the ohmic drop in the solid

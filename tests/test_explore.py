@@ -103,19 +103,19 @@ def test_gitt_trace_and_pulses(gitt):
 
 
 def test_gitt_tables_overlay_and_uncertainty(gitt):
-    other = ex.example_gitt(n_pulses=5, seed=9).drop_vars(["ds_weppner_huggins"])
+    other = ex.example_gitt(n_pulses=5, seed=9).drop_vars(["solid_diffusivity_wh"])
     tab = ex.gitt_tables({"a": gitt, "b": other})
     assert (tab.groupby("name").size() == pd.Series({"a": 8, "b": 5})).all()
     a = tab[tab.name == "a"]
-    np.testing.assert_allclose(a.ds_high_m2_s - a.ds_m2_s, gitt["ds_std"].values)
+    np.testing.assert_allclose(a.ds_high_m2_s - a.ds_m2_s, gitt["solid_diffusivity_std"].values)
     assert (tab.ds_low_m2_s > 0).all()
     assert tab[tab.name == "b"].ds_wh_m2_s.isna().all()
     assert a.fit_status.iloc[-1] == "poor fit"
 
 
 def test_gitt_missing_trace_is_a_clear_error(gitt):
-    with pytest.raises(KeyError, match="voltage_V"):
-        ex.gitt_trace(gitt.drop_vars(["voltage_V"]))
+    with pytest.raises(KeyError, match="'voltage'"):
+        ex.gitt_trace(gitt.drop_vars(["voltage"]))
 
 
 # -- slices -----------------------------------------------------------------------------------
@@ -228,11 +228,11 @@ def test_sol_histogram(sim):
 def test_plots_tolerate_missing_variables(sim, micro, gitt):
     full = ex.simulation_plot(sim, 1)
     assert len(full) == 6
-    partial = ex.simulation_plot(sim.drop_vars(["j", "c_e"]), 1)
+    partial = ex.simulation_plot(sim.drop_vars(["reaction_current_density", "electrolyte_concentration"]), 1)
     notes = [p for p in partial.values() if type(p).__name__ == "Div"]
     assert len(notes) == 2 and "not shown" in notes[0].data
     assert len(ex.microstructure_plot(micro.drop_vars(["equivalent_diameter", "particle"]))) == 3
-    assert len(ex.gitt_plot({"g": gitt.drop_vars(["ds", "ds_std"])})) >= 2
+    assert len(ex.gitt_plot({"g": gitt.drop_vars(["solid_diffusivity", "solid_diffusivity_std"])})) >= 2
     assert len(ex.discharge_plot({"s": sim.drop_vars("voltage")})) == 1
 
 
@@ -259,7 +259,7 @@ def test_simulation_dynamic_updates_drawn_plots(sim):
     assert len(first) == 4 and any(not np.allclose(np.nan_to_num(a), np.nan_to_num(b)) for a, b in zip(first, later))
     expected = ex.select_slice(sim, "sol", axis="y", snapshot=4).values
     assert any(np.allclose(np.nan_to_num(im), np.nan_to_num(expected)) for im in later)
-    layout, stream = ex.simulation_dynamic(sim.drop_vars(["c_e"]), snapshot=0)
+    layout, stream = ex.simulation_dynamic(sim.drop_vars(["electrolyte_concentration"]), snapshot=0)
     assert type(layout.values()[1]).__name__ == "Div"
 
 

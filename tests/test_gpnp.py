@@ -204,7 +204,7 @@ def test_lithium_conservation_and_layout(lattice, lattice_3c):
     assert np.allclose(np.nanmean(sol.reshape(dod.size, -1), axis=1), expected, rtol=1e-8)
     assert ds.particle.size == 8
     assert (ds.particle_sol_min <= ds.particle_sol_mean).all() and (ds.particle_sol_mean <= ds.particle_sol_max).all()
-    assert (ds.particle_j_mean > 0).all()  # lithiation everywhere in a discharge
+    assert (ds.particle_reaction_current_density > 0).all()  # lithiation everywhere in a discharge
     assert ds.particle_depth.min() > 0 and ds.particle_depth.max() < phase.shape[0] * 1e-6
     # the one-step protocol of run_protocol
     assert (ds.step == 0).all() and (ds.current == ds.attrs["current_A"]).all()
@@ -423,10 +423,10 @@ def test_rest_only_stays_at_ocv(lattice):
 
 
 @pytest.mark.parametrize("make, error, message", [
-    (lambda cell: Rest(duration_s=-5.0), ValueError, "Rest: duration_s must be a positive"),
+    (lambda cell: Rest(duration_s=-5.0), ValueError, "Rest: duration_s: got -5.0; expected a positive number"),
     (lambda cell: Discharge(c_rate=1.0, duration_s=float("nan")), ValueError, "Discharge: duration_s"),
     (lambda cell: Discharge(c_rate=-1.0), ValueError, "Discharge: c_rate"),
-    (lambda cell: Rest(duration_s="10 min"), TypeError, "Rest: duration_s must be a number"),
+    (lambda cell: Rest(duration_s="10 min"), ValueError, "Rest: duration_s: got '10 min'; expected a positive number"),
     (lambda cell: pulse_train(1.0, pulse_s=60.0, rest_s=60.0, n_pulses=0), ValueError, "n_pulses"),
     (lambda cell: run_protocol(cell, [], progress=False), ValueError, "steps is empty"),
     (lambda cell: run_protocol(cell, [Rest(60.0), "rest 10 min"], progress=False), TypeError,
@@ -436,7 +436,7 @@ def test_rest_only_stays_at_ocv(lattice):
     (lambda cell: run_protocol(cell, Rest(60.0), progress=False), TypeError, "got a single Rest(duration_s=60.0)"),
     (lambda cell: run_protocol(cell, "Discharge at 1C", progress=False), TypeError, "list of Discharge / Rest"),
     (lambda cell: run_protocol(cell, [Rest(60.0), Discharge(c_rate=1.0, cutoff_V=5.0)], progress=False), ValueError,
-     "steps[1] = Discharge(c_rate=1.0, cutoff_V=5.0, duration_s=None): cutoff_V must be between"),
+     "steps[1] = Discharge(c_rate=1.0, cutoff_V=5.0, duration_s=None): cutoff_V: got 5.0; expected a number in (0, "),
     (lambda cell: run_protocol(cell, [Rest(60.0)], on_cutoff="continue", progress=False), ValueError, "on_cutoff"),
     (lambda cell: run_protocol(cell, [Rest(60.0)], solver={"max_dt": 1.0}, progress=False), KeyError, "max_dt_s"),
 ])
@@ -466,12 +466,12 @@ def test_field_mode_with_large_conductivity_reproduces_uniform(lattice, lattice_
     assert np.abs(ds.collector_current.values / ds.current.values - 1).max() < 1e-10
     assert ds.attrs["conservation_error"] < 1e-9
     assert json.loads(ds.attrs["build_options"])["solid_potential"] == "field"
-    phi_s = ds.phi_s.values
+    phi_s = ds.solid_potential.values
     assert np.isnan(phi_s[:, phase != 1]).all() and np.isfinite(phi_s[:, phase == 1]).all()
     # discharge: current leaves through the collector, so φ_s ≥ V inside
     assert (phi_s[:, phase == 1] >= ds.snapshot_voltage.values[:, None] - 1e-12).all()
     # the default mode keeps its layout
-    assert "phi_s" not in ref and "collector_current" not in ref
+    assert "solid_potential" not in ref and "collector_current" not in ref
 
 
 @pytest.mark.parametrize("sigma_ns", [None, 2e-3])
@@ -587,11 +587,11 @@ def test_progress_bar_ends_full_when_the_run_completes(monkeypatch):
 
     bars = []
 
-    def recording_bar(desc, unit):
-        bars.append(tqdm(total=100, desc=desc, unit=unit, file=io.StringIO(), mininterval=1e9))
+    def recording_bar(iterable=None, *, total=None, desc="", unit="it", progress=True, **options):
+        bars.append(tqdm(total=total, desc=desc, unit=unit, file=io.StringIO(), mininterval=1e9))
         return bars[-1]
 
-    monkeypatch.setattr(gpnp, "_progress_bar", recording_bar)
+    monkeypatch.setattr(gpnp, "progress_bar", recording_bar)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = discharge(slab_cell(), c_rate=1.0, snapshots_dod=(), progress=True)
