@@ -516,15 +516,17 @@ def _voxel_sol(sim: xr.Dataset, k: int):
 
 
 def sol_histogram(sim: xr.Dataset, microstructure: xr.Dataset | None = None, *, dod: float = 0.6, bins: int = 50,
-                  saturation_sol: float | None = None, min_prominence: float = 0.05) -> xr.Dataset:
+                  saturation_sol: float | None = None, min_prominence: float = 0.1) -> xr.Dataset:
     """Volume-weighted SoL histogram at a depth of discharge and its surface-saturation peak P_Ds (Fig. 4a–d).
 
     Operational definition. The active material's SoL at the snapshot at ``dod`` (voxels of
     a gpnp run, shells of a `particle.discharge_sphere` run) is binned into ``bins`` equal
     bins over [0, 1]; ``volume_fraction`` is the share of the active volume in each bin.
-    **P_Ds** is the local maximum of highest SoL whose prominence is at least
-    ``min_prominence`` × the histogram maximum and whose SoL is ≥ ``saturation_sol``
-    (default: the material's sol_max − 0.1). Its extent runs from the lowest bin between it
+    Peaks are the local maxima whose prominence is at least ``min_prominence`` × the
+    histogram maximum. **P_Ds** is the peak of highest SoL, provided there are at least two
+    peaks (a single narrow peak is a uniformly lithiated electrode, not surface saturation),
+    it lies above the volume-weighted mean SoL and at or above ``saturation_sol`` (default
+    none). Its extent runs from the lowest bin between it
     and the next peak below (or 0) to the lowest bin between it and any peak above (or 1).
     Reported: ``p_ds_location`` (SoL of the peak bin centre), ``p_ds_height`` (its volume
     fraction), ``p_ds_volume_fraction`` (share of the active volume in the extent),
@@ -542,15 +544,12 @@ def sol_histogram(sim: xr.Dataset, microstructure: xr.Dataset | None = None, *, 
     hist, _ = np.histogram(np.clip(values, 0.0, 1.0), bins=edges, weights=weights)
     hist = hist / weights.sum()
     centres = 0.5 * (edges[1:] + edges[:-1])
-    if saturation_sol is None:
-        try:
-            saturation_sol = _parameters_of(sim).positive.material.sol_max - 0.1
-        except Exception:  # a run without a parameter set (1D sphere results carry their own)
-            saturation_sol = 0.9
-    padded = np.r_[0.0, hist, 0.0]  # a peak in the last bin counts
+    mean_sol = float(np.sum(values * weights) / weights.sum())
+    floor = max(mean_sol, float(saturation_sol) if saturation_sol is not None else 0.0)
+    padded = np.r_[0.0, hist, 0.0]  # a peak in the first or last bin counts
     peaks, _ = find_peaks(padded, prominence=min_prominence * hist.max())
     peaks = peaks - 1
-    high = [p for p in peaks if centres[p] >= saturation_sol]
+    high = [p for p in peaks if centres[p] > floor] if peaks.size >= 2 else []
     location, height, lo, hi = np.nan, 0.0, np.nan, np.nan
     under = np.zeros(values.shape, dtype=bool)
     if high:
@@ -586,8 +585,10 @@ def sol_histogram(sim: xr.Dataset, microstructure: xr.Dataset | None = None, *, 
         data["p_ds_depth"] = variable((), float((covered.max() + 1) / voxel.shape[0]) if covered.size else 0.0, "1",
                                       "share of the thickness from the separator down to the deepest voxel under P_Ds")
         coords.update({d: sim[d].variable for d in ("z", "y", "x")})
+    data["sol_mean"] = variable((), mean_sol, "1", "volume-weighted mean SoL of the active material")
     return _analysis(data, coords, sim, "sol_histogram", dod=float(sim["snapshot_dod"][k]),
-                     saturation_sol=float(saturation_sol), min_prominence=float(min_prominence))
+                     saturation_sol=float("nan") if saturation_sol is None else float(saturation_sol),
+                     min_prominence=float(min_prominence))
 
 
 def sst_limiting_region(sims, microstructure: xr.Dataset | None = None, *, dod: float = 0.6, reference=None,
@@ -681,7 +682,7 @@ def delta_sol(sim: xr.Dataset, microstructure: xr.Dataset | None = None, *, band
               "interval_end_dod": variable(iv, dods[1:], "1", "depth of discharge at the interval end")}
     return _analysis(data, coords, sim, "delta_sol", band=float(band), tolerance=float(tolerance))
 
-
+# %% ../nbs/06_analysis.ipynb #7a11c0d9
 def particle_c_rates(sim: xr.Dataset, microstructure: xr.Dataset | None = None, *, dod: float = 0.65,
                      diffusivity=None, one_c_current_A: float | None = None) -> xr.Dataset:
     """Reaction current density J_ct, particle C-rate C_p, diffusion-limited C_t and C_diff per particle (Fig. 8i–j).
@@ -732,7 +733,7 @@ def particle_c_rates(sim: xr.Dataset, microstructure: xr.Dataset | None = None, 
     return _analysis(data, {"particle": sim["particle"].variable}, sim, "particle_c_rates",
                      dod=float(sim["snapshot_dod"][k]), one_c_current_A=i_1c, reaction_area_m2=area)
 
-# %% ../nbs/06_analysis.ipynb #7a11c0d9
+# %% ../nbs/06_analysis.ipynb #7a11c0db
 def rated_capacity(sims, *, label: str = "") -> xr.Dataset:
     """Rated capacity of one electrode against C-rate and current density (Figs. 4g–i, 6d, 6h).
 
@@ -788,7 +789,7 @@ def rated_capacity(sims, *, label: str = "") -> xr.Dataset:
     return _analysis(data, {"c_rate": variable(c, t[:, 0], "1", "discharge rate (C-rate of the simulation)")}, first,
                      "rated_capacity", loading=loading, label=label)
 
-# %% ../nbs/06_analysis.ipynb #7a11c0db
+# %% ../nbs/06_analysis.ipynb #7a11c0dd
 @dataclass(frozen=True)
 class PaperInputs:
     """The electrode inputs of Lu et al. (Energy Environ. Sci. 2021), §3.3–3.5, in SI units.
