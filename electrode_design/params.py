@@ -632,6 +632,9 @@ def _units_from_name(name: str) -> str:
     return "A m-2 (m3 mol-1)^1.5" if name == "rate_constant" else "1"
 
 # %% ../nbs/00_params.ipynb #5e1f0a02
+from .conventions import check_positive
+
+
 def _gitt_result(result, catalog_path=None):
     """The ``kind="gitt"`` Dataset of ``result`` (a catalog entry name or the Dataset) in schema 2, and a label."""
     import xarray as xr
@@ -722,7 +725,7 @@ def from_gitt(result, base: str | CellParameters = "chen2020_nmc811", *, statuse
                              f"({', '.join(available_parameter_sets())}) or CellParameters")
     if ocv_shape not in ("base", "points"):
         raise ParameterError(f"ocv_shape: got {ocv_shape!r}; expected 'base' or 'points'")
-    blend_sol = _validate_positive("blend_sol", blend_sol)
+    blend_sol = check_positive("blend_sol", blend_sol, hint="a SoL width")
     material = base_params.positive.material
     status = np.array([str(s) for s in ds["fit_status"].values])
     sol_mid = np.asarray(ds["sol"].values, dtype=float)
