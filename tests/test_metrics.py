@@ -236,3 +236,24 @@ def test_results_are_catalogued_as_analysis(tmp_path):
         store.save_result(result, result.attrs["metric"], catalog_path=tmp_path / "catalog.yml")
     listed = store.list_results(catalog_path=tmp_path / "catalog.yml", kind="analysis")
     assert {r.attrs["metric"] for r in results} <= set(listed["name"])
+
+
+@pytest.mark.slow
+def test_isolated_spheres_electrode_is_fully_ds_limited_and_lithiates_alike():
+    """A real gpnp run of identical isolated D8 spheres (1 µm voxels, 3C): the electrolyte barely limits it, so
+    its D_s-limiting depth is 1 and its particles' ΔSoL spread is a small share of their mean ΔSoL."""
+    import warnings
+
+    from electrode_design import gpnp, microstructure
+
+    iso = microstructure.isolated_spheres(8e-6, thickness_m=30e-6, width_m=24e-6, voxel_size_m=1e-6, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = gpnp.discharge(iso.phase.values.astype(np.uint8), params=PARAMS, voxel_size_m=1e-6, c_rate=3.0,
+                             particle=iso.particle.values.astype(np.int32), progress=False, snapshots_dod=(0.2, 0.4))
+    limit = analysis.ds_limiting_depth(sim, iso, dod=0.4, bins=6)
+    ratio = (limit.sol_std / limit.reference_std).values
+    assert float(limit.ds_limiting_depth) == 1.0
+    assert 0.9 < ratio.min() and ratio.max() < 1.0  # the voxelised sphere's spread is 7-8 % below the 1D sphere's
+    balance = analysis.delta_sol(sim, iso)
+    assert float((balance.delta_spread / balance.delta_sol.mean("particle")).max()) < 0.01
