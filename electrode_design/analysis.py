@@ -16,8 +16,9 @@ import xarray as xr
 from .conventions import ParameterError, check_number
 
 # %% auto #0
-__all__ = ['CLIFF_SLOPE_V', 'p2d_twins', 'p2d_twin', 'lithiation_gradient', 'cliff_start', 'compare_with_p2d',
-           'plot_p2d_comparison']
+__all__ = ['CLIFF_SLOPE_V', 'PAPER', 'p2d_twins', 'p2d_twin', 'lithiation_gradient', 'cliff_start', 'compare_with_p2d',
+           'plot_p2d_comparison', 'isolated_particle_sol_std', 'ds_limiting_depth', 'sol_histogram',
+           'sst_limiting_region', 'delta_sol', 'particle_c_rates', 'rated_capacity', 'PaperInputs']
 
 # %% ../nbs/06_analysis.ipynb #067b5ffa
 def _check_simulation(name: str, ds) -> xr.Dataset:
@@ -317,3 +318,532 @@ def plot_p2d_comparison(sim: xr.Dataset, p2d: xr.Dataset, *, snapshot_dod: float
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
+
+# %% ../nbs/06_analysis.ipynb #7a11c0d1
+from dataclasses import dataclass
+
+from .conventions import ParameterError, migrate_dataset, variable
+
+_FARADAY = 96485.33212
+
+
+def _metric_input(sim, microstructure=None, *, particles: bool = True, snapshots: bool = True) -> xr.Dataset:
+    """``sim`` in schema 2, checked for what a metric needs (one-line `ParameterError` otherwise)."""
+    if not isinstance(sim, xr.Dataset):
+        raise ParameterError(f"sim: got {type(sim).__name__}; expected the kind='simulation' Dataset of gpnp.discharge")
+    if sim.attrs.get("kind") != "simulation":
+        raise ParameterError(f"sim: kind {sim.attrs.get('kind')!r}; expected 'simulation'")
+    sim = migrate_dataset(sim)  # j -> reaction_current_density, particle_j_mean -> particle_reaction_current_density
+    if snapshots and sim.sizes.get("snapshot", 0) == 0:
+        raise ParameterError("sim: has no snapshots; rerun the discharge with snapshots_dod=(0.2, 0.4, 0.6, 0.8) "
+                             "(or the depths of discharge you want to analyse)")
+    if particles and "particle_sol_mean" not in sim:
+        raise ParameterError("sim: has no per-particle series; rerun gpnp.discharge with particle=<the "
+                             "microstructure's particle labels>")
+    if microstructure is not None:
+        if not isinstance(microstructure, xr.Dataset) or microstructure.attrs.get("kind") != "microstructure":
+            raise ParameterError("microstructure: expected the kind='microstructure' Dataset the simulation ran on")
+        shape = tuple(microstructure["phase"].shape)
+        sim_shape = tuple(sim.sizes.get(d, 0) for d in ("z", "y", "x"))
+        if "z" in sim.dims and shape != sim_shape:
+            raise ParameterError(f"microstructure: shape {shape} does not match the simulation's {sim_shape}; "
+                                 "pass the microstructure the simulation ran on")
+        if particles and "particle" in microstructure:
+            ids = set(np.unique(microstructure["particle"].values).tolist()) - {0}
+            missing = set(sim["particle"].values.tolist()) - ids
+            if missing:
+                raise ParameterError(f"microstructure: lacks {len(missing)} particle label(s) of the simulation "
+                                     f"(e.g. {sorted(missing)[:3]}); pass the microstructure the simulation ran on")
+    return sim
+
+
+def _pick_snapshot(sim: xr.Dataset, dod: float, tolerance: float = 0.02) -> int:
+    """Index of the snapshot at depth of discharge ``dod`` (within ``tolerance``)."""
+    available = np.asarray(sim["snapshot_dod"].values, dtype=float)
+    k = int(np.argmin(np.abs(available - float(dod))))
+    if abs(available[k] - float(dod)) > tolerance:
+        raise ParameterError(f"dod: got {dod!r}; the simulation has snapshots at DoD "
+                             f"{', '.join(f'{d:.3g}' for d in available)} (rerun with snapshots_dod including {dod})")
+    return k
+
+
+def _parameters_of(sim: xr.Dataset):
+    from electrode_design.params import load_parameters
+    if "parameters" not in sim.attrs:
+        raise ParameterError("sim: attrs['parameters'] is missing; a gpnp or p2d_reference result carries its parameter set")
+    return load_parameters(json.loads(sim.attrs["parameters"]))
+
+
+def _particle_radius_m(sim: xr.Dataset) -> np.ndarray:
+    """Equivalent-sphere radius of each particle, (3 V / 4π)^(1/3), m."""
+    return np.cbrt(3.0 * np.asarray(sim["particle_volume"].values, dtype=float) / (4.0 * np.pi))
+
+
+def _analysis(data_vars: dict, coords: dict, sim: xr.Dataset, metric: str, **attrs) -> xr.Dataset:
+    """A ``kind="analysis"`` Dataset (schema 2) naming the metric and the run it was computed from."""
+    from electrode_design.conventions import SCHEMA_VERSION
+    ds = xr.Dataset(data_vars, coords=coords)
+    ds.attrs.update({"kind": "analysis", "metric": metric, "schema_version": SCHEMA_VERSION,
+                     "source_model": str(sim.attrs.get("model", "")), "c_rate": float(sim.attrs.get("c_rate", np.nan)),
+                     **{k: (json.dumps(v) if isinstance(v, (dict, list, tuple)) else v) for k, v in attrs.items()}})
+    return ds
+
+
+def _depth_bins(depth_fraction: np.ndarray, weights: np.ndarray, values: np.ndarray, bins: int):
+    """Weighted mean of ``values`` in ``bins`` equal slices of the thickness from the separator (NaN if empty)."""
+    index = np.clip((depth_fraction * bins).astype(int), 0, bins - 1)
+    total = np.bincount(index, weights=weights, minlength=bins)
+    summed = np.bincount(index, weights=weights * values, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, summed / np.where(total > 0, total, 1.0), np.nan), total
+
+# %% ../nbs/06_analysis.ipynb #7a11c0d3
+def isolated_particle_sol_std(params, radius_m, *, c_rate: float, dod: float, cutoff_V: float | None = None,
+                              n_cells: int = 40) -> float:
+    """Volume-weighted SoL standard deviation inside one isolated sphere at depth of discharge ``dod``.
+
+    The LST-free reference of `ds_limiting_depth`: `particle.discharge_sphere` (1D radial,
+    fixed electrolyte) of radius ``radius_m`` at ``c_rate`` (its own 1C) from the set's
+    initial SoL. Raises `ParameterError` if the particle reaches its cut-off before ``dod``.
+    """
+    from electrode_design.particle import discharge_sphere
+    run = discharge_sphere(params, radius_m=float(radius_m), c_rate=float(c_rate), cutoff_V=cutoff_V,
+                           sol_initial=params.positive.sol_initial, snapshots_dod=(float(dod),), n_cells=n_cells)
+    if run.sizes.get("snapshot", 0) == 0:
+        raise ParameterError(f"dod: the isolated {2e6 * radius_m:.1f} µm particle reaches its cut-off at DoD "
+                             f"{float(run.depth_of_discharge[-1]):.3f} at {c_rate:g}C, before {dod}; pick a smaller dod")
+    centres = np.asarray(run["r"].values, dtype=float)
+    edges = [0.0]
+    for c in centres:  # cell centres are the midpoints of their faces
+        edges.append(2.0 * c - edges[-1])
+    volume = np.diff(np.asarray(edges) ** 3)
+    sol = np.asarray(run["sol"].isel(snapshot=0).values, dtype=float)
+    mean = np.sum(volume * sol) / volume.sum()
+    return float(np.sqrt(np.sum(volume * (sol - mean) ** 2) / volume.sum()))
+
+
+def ds_limiting_depth(sim: xr.Dataset, microstructure: xr.Dataset | None = None, *, dod: float = 0.6, bins: int = 10,
+                      reference=None, threshold: float = 0.9, size_classes: int = 3) -> xr.Dataset:
+    """Per-particle SoL mean and standard deviation against depth, and the D_s-limiting depth (Fig. 3).
+
+    Operational definition. At the snapshot at depth of discharge ``dod``, each particle p has
+    a mean SoL, a SoL standard deviation σ_p over its voxels, an equivalent radius
+    R_p = (3V_p/4π)^(1/3) and a depth d_p (centroid distance from the separator). The
+    thickness L is cut into ``bins`` equal slices from the separator; each slice gets the
+    volume-weighted mean σ of the particles whose centroid lies in it and the same mean of the
+    reference σ_ref(R_p): the SoL standard deviation of an isolated sphere of radius R_p
+    discharged alone at the simulation's C-rate to the same DoD (`isolated_particle_sol_std`,
+    no electrolyte limitation; with 1C defined on the active volume, that is the mean particle
+    current). σ_ref is computed for ``size_classes`` radii (quantiles of R_p) and interpolated.
+    A slice is **D_s-limited** when σ ≥ ``threshold`` · σ_ref. The **D_s-limiting depth** is
+    the far edge of the last D_s-limited slice of the unbroken run that starts at the
+    separator, as a share of L (slices without particles neither break nor extend the run; 1
+    when every slice with particles is limited); 0 when the first slice is not limited. ``reference`` (a number) replaces σ_ref.
+
+    Returns a ``kind="analysis"`` Dataset: per ``particle`` (``depth``, ``radius``,
+    ``sol_mean``, ``sol_std``, ``reference_std``) and per ``depth_bin`` (``sol_mean_profile``,
+    ``sol_std_profile``, ``reference_std_profile``, ``ds_limited``) and the scalar
+    ``ds_limiting_depth``.
+    """
+    sim = _metric_input(sim, microstructure)
+    k = _pick_snapshot(sim, dod)
+    bins = int(bins)
+    if bins < 1:
+        raise ParameterError(f"bins: got {bins}; expected an integer >= 1")
+    thickness = _thickness_m(sim)
+    depth = np.asarray(sim["particle_depth"].values, dtype=float)
+    radius = _particle_radius_m(sim)
+    volume = np.asarray(sim["particle_volume"].values, dtype=float)
+    mean = np.asarray(sim["particle_sol_mean"].isel(snapshot=k).values, dtype=float)
+    std = np.asarray(sim["particle_sol_std"].isel(snapshot=k).values, dtype=float)
+    if reference is None:
+        params = _parameters_of(sim)
+        radii = np.unique(np.quantile(radius, np.linspace(0, 1, max(int(size_classes), 1))))
+        ref_at = np.array([isolated_particle_sol_std(params, r, c_rate=float(sim.attrs["c_rate"]),
+                                                     dod=float(sim["snapshot_dod"][k]),
+                                                     cutoff_V=float(sim.attrs.get("cutoff_V", params.voltage_min_V)))
+                           for r in radii])
+        ref = np.interp(radius, radii, ref_at)
+        how = f"isolated spheres of radius {', '.join(f'{1e6 * r:.2f}' for r in radii)} µm (1D), interpolated"
+    else:
+        ref = np.full(radius.size, float(reference))
+        how = f"given: {float(reference):g}"
+    frac = np.clip(depth / thickness, 0.0, 1.0 - 1e-12)
+    ok = np.isfinite(std)
+    mean_p, count = _depth_bins(frac[ok], volume[ok], mean[ok], bins)
+    std_p, _ = _depth_bins(frac[ok], volume[ok], std[ok], bins)
+    ref_p, _ = _depth_bins(frac[ok], volume[ok], ref[ok], bins)
+    limited = (count > 0) & (std_p >= threshold * ref_p)
+    depth_share = 0.0
+    filled = np.flatnonzero(count > 0)
+    for b in filled:
+        if not limited[b]:
+            break
+        depth_share = 1.0 if b == filled[-1] else (b + 1) / bins
+    centres = (np.arange(bins) + 0.5) / bins
+    per_particle = ("particle",)
+    data = {
+        "depth": variable(per_particle, depth, "m", "distance of the particle centroid from the separator"),
+        "radius": variable(per_particle, radius, "m", "equivalent-sphere radius (3V/4pi)^(1/3)"),
+        "sol_mean": variable(per_particle, mean, "1", "mean state of lithiation of the particle"),
+        "sol_std": variable(per_particle, std, "1", "standard deviation of the state of lithiation in the particle"),
+        "reference_std": variable(per_particle, ref, "1", "SoL standard deviation of an isolated particle of the same size"),
+        "sol_mean_profile": variable(("depth_bin",), mean_p, "1", "volume-weighted mean particle SoL in the slice"),
+        "sol_std_profile": variable(("depth_bin",), std_p, "1", "volume-weighted mean particle SoL standard deviation in the slice"),
+        "reference_std_profile": variable(("depth_bin",), ref_p, "1", "isolated-particle SoL standard deviation, slice mean"),
+        "ds_limited": variable(("depth_bin",), limited.astype(np.int8), "1",
+                               f"1 where the slice's SoL std >= {threshold:g} x the isolated particle's"),
+        "ds_limiting_depth": variable((), depth_share, "1",
+                                      "share of the thickness from the separator limited by solid-state diffusion"),
+    }
+    coords = {"particle": sim["particle"].variable,
+              "depth_bin": variable(("depth_bin",), centres, "1", "slice centre, share of the thickness from the separator")}
+    return _analysis(data, coords, sim, "ds_limiting_depth", dod=float(sim["snapshot_dod"][k]), bins=bins,
+                     threshold=float(threshold), reference=how)
+
+# %% ../nbs/06_analysis.ipynb #7a11c0d5
+def _voxel_sol(sim: xr.Dataset, k: int):
+    """SoL values and volume weights of the active material at snapshot ``k`` (voxels, or shells of a 1D sphere)."""
+    field = sim["sol"].isel(snapshot=k)
+    values = np.asarray(field.values, dtype=float)
+    if "r" in field.dims:  # particle.discharge_sphere: shells
+        edges = [0.0]
+        for c in np.asarray(sim["r"].values, dtype=float):
+            edges.append(2.0 * c - edges[-1])
+        return values, np.diff(np.asarray(edges) ** 3), None
+    mask = np.isfinite(values)
+    return values[mask], np.ones(int(mask.sum())), mask
+
+
+def sol_histogram(sim: xr.Dataset, microstructure: xr.Dataset | None = None, *, dod: float = 0.6, bins: int = 50,
+                  saturation_sol: float | None = None, min_prominence: float = 0.1) -> xr.Dataset:
+    """Volume-weighted SoL histogram at a depth of discharge and its surface-saturation peak P_Ds (Fig. 4a–d).
+
+    Operational definition. The active material's SoL at the snapshot at ``dod`` (voxels of
+    a gpnp run, shells of a `particle.discharge_sphere` run) is binned into ``bins`` equal
+    bins over [0, 1]; ``volume_fraction`` is the share of the active volume in each bin.
+    Peaks are the local maxima whose prominence is at least ``min_prominence`` × the
+    histogram maximum. **P_Ds** is the peak of highest SoL, provided there are at least two
+    peaks (a single narrow peak is a uniformly lithiated electrode, not surface saturation),
+    it lies above the volume-weighted mean SoL and at or above ``saturation_sol`` (default
+    none). Its extent runs from the lowest bin between it
+    and the next peak below (or 0) to the lowest bin between it and any peak above (or 1).
+    Reported: ``p_ds_location`` (SoL of the peak bin centre), ``p_ds_height`` (its volume
+    fraction), ``p_ds_volume_fraction`` (share of the active volume in the extent),
+    ``p_ds_voxels`` (their number) and ``p_ds_voxel`` (z, y, x; 1 on the voxels under the peak);
+    with no such peak the location is NaN and the rest 0.
+    """
+    from scipy.signal import find_peaks
+
+    sim = _metric_input(sim, microstructure, particles=False)
+    if "sol" not in sim:
+        raise ParameterError("sim: has no 'sol' field; rerun the discharge with snapshots_dod")
+    k = _pick_snapshot(sim, dod)
+    values, weights, mask = _voxel_sol(sim, k)
+    edges = np.linspace(0.0, 1.0, int(bins) + 1)
+    hist, _ = np.histogram(np.clip(values, 0.0, 1.0), bins=edges, weights=weights)
+    hist = hist / weights.sum()
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    mean_sol = float(np.sum(values * weights) / weights.sum())
+    floor = max(mean_sol, float(saturation_sol) if saturation_sol is not None else 0.0)
+    padded = np.r_[0.0, hist, 0.0]  # a peak in the first or last bin counts
+    peaks, _ = find_peaks(padded, prominence=min_prominence * hist.max())
+    peaks = peaks - 1
+    high = [p for p in peaks if centres[p] > floor] if peaks.size >= 2 else []
+    location, height, lo, hi = np.nan, 0.0, np.nan, np.nan
+    under = np.zeros(values.shape, dtype=bool)
+    if high:
+        p = max(high)
+        below = [q for q in peaks if q < p]
+        above = [q for q in peaks if q > p]
+        if below:  # from the valley between it and the next peak below
+            left = below[-1] + int(np.argmin(hist[below[-1]:p + 1]))
+        else:  # down to the last empty bin below the peak, or 0
+            empty = np.flatnonzero(hist[:p] == 0)
+            left = int(empty[-1]) + 1 if empty.size else 0
+        right = (p + int(np.argmin(hist[p:above[0] + 1]))) if above else int(bins) - 1
+        location, height = float(centres[p]), float(hist[p])
+        lo, hi = float(edges[left]), float(edges[right + 1])
+        under = (values >= lo) & (values <= hi)
+    data = {
+        "volume_fraction": variable(("sol_bin",), hist, "1", "share of the active volume in the SoL bin"),
+        "p_ds_location": variable((), location, "1", "SoL of the surface-saturation peak P_Ds"),
+        "p_ds_height": variable((), height, "1", "share of the active volume in the P_Ds bin"),
+        "p_ds_low": variable((), lo, "1", "lower SoL edge of P_Ds"),
+        "p_ds_high": variable((), hi, "1", "upper SoL edge of P_Ds"),
+        "p_ds_volume_fraction": variable((), float(np.sum(weights[under]) / weights.sum()), "1",
+                                         "share of the active volume under P_Ds"),
+        "p_ds_voxels": variable((), int(under.sum()), "1", "number of voxels (or shells) under P_Ds"),
+    }
+    coords = {"sol_bin": variable(("sol_bin",), centres, "1", "state of lithiation (bin centre)")}
+    if mask is not None:
+        voxel = np.zeros(mask.shape, dtype=np.int8)
+        voxel[mask] = under
+        data["p_ds_voxel"] = variable(("z", "y", "x"), voxel, "1", "1 on the active voxels under P_Ds")
+        layers = voxel.sum(axis=(1, 2))[::-1]  # from the separator
+        covered = np.flatnonzero(layers > 0)
+        data["p_ds_depth"] = variable((), float((covered.max() + 1) / voxel.shape[0]) if covered.size else 0.0, "1",
+                                      "share of the thickness from the separator down to the deepest voxel under P_Ds")
+        coords.update({d: sim[d].variable for d in ("z", "y", "x")})
+    data["sol_mean"] = variable((), mean_sol, "1", "volume-weighted mean SoL of the active material")
+    return _analysis(data, coords, sim, "sol_histogram", dod=float(sim["snapshot_dod"][k]),
+                     saturation_sol=float("nan") if saturation_sol is None else float(saturation_sol),
+                     min_prominence=float(min_prominence))
+
+
+def sst_limiting_region(sims, microstructure: xr.Dataset | None = None, *, dod: float = 0.6, reference=None,
+                        **options) -> xr.Dataset:
+    """The SST-limited region against C-rate (Fig. 4e–f): `ds_limiting_depth` and P_Ds of each run.
+
+    ``sims`` are discharges of one electrode at several C-rates (a sequence or a dict).
+    Along ``c_rate``: ``ds_limiting_depth``, ``p_ds_location``, ``p_ds_height``,
+    ``p_ds_volume_fraction`` and ``p_ds_depth`` as defined there; ``options`` go to
+    `ds_limiting_depth` (bins, threshold, size_classes).
+    """
+    runs = list(sims.values()) if isinstance(sims, dict) else list(sims)
+    if not runs:
+        raise ParameterError("sims: got none; pass the discharges of one electrode at several C-rates")
+    rows = []
+    for run in runs:
+        depth = ds_limiting_depth(run, microstructure, dod=dod, reference=reference, **options)
+        hist = sol_histogram(run, microstructure, dod=dod)
+        rows.append((float(run.attrs["c_rate"]), float(depth["ds_limiting_depth"]),
+                     *(float(hist[v]) if v in hist else np.nan for v in
+                       ("p_ds_location", "p_ds_height", "p_ds_volume_fraction", "p_ds_depth"))))
+    rows.sort()
+    table = np.array(rows, dtype=float)
+    names = [("ds_limiting_depth", "share of the thickness from the separator limited by solid-state diffusion"),
+             ("p_ds_location", "SoL of the surface-saturation peak P_Ds"),
+             ("p_ds_height", "share of the active volume in the P_Ds bin"),
+             ("p_ds_volume_fraction", "share of the active volume under P_Ds"),
+             ("p_ds_depth", "share of the thickness from the separator down to the deepest voxel under P_Ds")]
+    data = {n: variable(("c_rate",), table[:, i + 1], "1", ln) for i, (n, ln) in enumerate(names)}
+    coords = {"c_rate": variable(("c_rate",), table[:, 0], "1", "discharge rate (C-rate of the simulation)")}
+    return _analysis(data, coords, _metric_input(runs[0], particles=False), "sst_limiting_region", dod=float(dod))
+
+# %% ../nbs/06_analysis.ipynb #7a11c0d7
+def delta_sol(sim: xr.Dataset, microstructure: xr.Dataset | None = None, *, band: float = 0.2,
+              tolerance: float = 0.1) -> xr.Dataset:
+    """ΔSoL of each particle between consecutive snapshots against depth, and where the two ends converge (Figs. 5, 6c, 6g).
+
+    Operational definition. ``delta_sol`` (interval, particle) is the change of a particle's
+    mean SoL from snapshot k to k+1 — how much it lithiated over that step of the discharge.
+    (The paper's parenthesis calls ΔSoL "the difference between maximum and minimum SoL";
+    that intra-particle spread is ``sol_range`` (snapshot, particle) = max − min over the
+    particle's voxels.) ``global_sol`` is the volume-weighted mean SoL of all particles at a
+    snapshot. ``separator_delta`` / ``collector_delta`` are the volume-weighted mean ΔSoL of
+    the particles whose centroid lies within ``band`` × L of the separator / the current
+    collector, and ``delta_spread`` the volume-weighted standard deviation of ΔSoL over all
+    particles. The **convergence SoL** is the global SoL at the end of the first interval where
+    |separator − collector| ≤ ``tolerance`` × max(|separator|, |collector|); NaN if never.
+    """
+    sim = _metric_input(sim, microstructure)
+    n = sim.sizes["snapshot"]
+    if n < 2:
+        raise ParameterError(f"sim: has {n} snapshot; ΔSoL needs 2 or more (rerun with several snapshots_dod)")
+    if not 0 < band <= 0.5:
+        raise ParameterError(f"band: got {band!r}; expected a share of the thickness in (0, 0.5]")
+    mean = np.asarray(sim["particle_sol_mean"].values, dtype=float)
+    volume = np.asarray(sim["particle_volume"].values, dtype=float)
+    frac = np.asarray(sim["particle_depth"].values, dtype=float) / _thickness_m(sim)
+    delta = np.diff(mean, axis=0)
+    global_sol = np.nansum(mean * volume, axis=1) / np.sum(volume)
+
+    def wmean(values, sel):
+        return np.nansum(values[:, sel] * volume[sel], axis=1) / np.sum(volume[sel]) if sel.any() else np.full(values.shape[0], np.nan)
+
+    near_sep, near_col = frac <= band, frac >= 1.0 - band
+    sep, col = wmean(delta, near_sep), wmean(delta, near_col)
+    every = np.ones(frac.size, bool)
+    spread = np.sqrt(np.maximum(wmean(delta ** 2, every) - wmean(delta, every) ** 2, 0.0))
+    converged = np.abs(sep - col) <= tolerance * np.maximum(np.abs(sep), np.abs(col))
+    hit = np.flatnonzero(converged)
+    convergence = float(global_sol[hit[0] + 1]) if hit.size else float("nan")
+    iv, sp = ("interval",), ("snapshot",)
+    data = {
+        "delta_sol": variable(("interval", "particle"), delta, "1", "change of the particle's mean SoL over the interval"),
+        "sol_range": variable(("snapshot", "particle"),
+                              np.asarray(sim["particle_sol_max"].values - sim["particle_sol_min"].values, dtype=float),
+                              "1", "maximum minus minimum SoL in the particle"),
+        "depth": variable(("particle",), frac, "1", "particle centroid depth, share of the thickness from the separator"),
+        "global_sol": variable(sp, global_sol, "1", "volume-weighted mean SoL of the particles"),
+        "separator_delta": variable(iv, sep, "1", f"mean delta_sol of the particles within {band:g} L of the separator"),
+        "collector_delta": variable(iv, col, "1", f"mean delta_sol of the particles within {band:g} L of the collector"),
+        "delta_spread": variable(iv, spread, "1", "volume-weighted standard deviation of delta_sol over the particles"),
+        "converged": variable(iv, converged.astype(np.int8), "1", "1 where separator and collector delta_sol agree"),
+        "convergence_sol": variable((), convergence, "1",
+                                    "global SoL at which separator and collector particles first lithiate alike"),
+    }
+    dods = np.asarray(sim["snapshot_dod"].values, dtype=float)
+    coords = {"particle": sim["particle"].variable, "snapshot_dod": sim["snapshot_dod"].variable,
+              "interval": variable(iv, np.arange(n - 1), "1", "interval between snapshot k and k+1"),
+              "interval_start_sol": variable(iv, global_sol[:-1], "1", "global SoL at the interval start"),
+              "interval_end_sol": variable(iv, global_sol[1:], "1", "global SoL at the interval end"),
+              "interval_end_dod": variable(iv, dods[1:], "1", "depth of discharge at the interval end")}
+    return _analysis(data, coords, sim, "delta_sol", band=float(band), tolerance=float(tolerance))
+
+# %% ../nbs/06_analysis.ipynb #7a11c0d9
+def particle_c_rates(sim: xr.Dataset, microstructure: xr.Dataset | None = None, *, dod: float = 0.65,
+                     diffusivity=None, one_c_current_A: float | None = None) -> xr.Dataset:
+    """Reaction current density J_ct, particle C-rate C_p, diffusion-limited C_t and C_diff per particle (Fig. 8i–j).
+
+    Operational definition. At the snapshot at ``dod``: J_ct is the particle's area-mean
+    reaction current density (A m⁻², > 0 lithiates). The electrode's 1C mean J_ct is the 1C
+    current over the total reactive area, J_1C = I_1C / A_react (``attrs['cell']``'s
+    ``reaction_area_m2``; I_1C the simulation's, or ``one_c_current_A`` for another 1C
+    definition such as the paper's nominal capacity). C_p = J_ct / J_1C. With the particle's
+    equivalent radius R and D_s at its mean SoL (the simulation's parameter set, or
+    ``diffusivity``: a number in m² s⁻¹, a `SolTable` or a `CellParameters`, e.g. from
+    `params.from_gitt`), t_d = R² / D_s, C_t = 3600 s / t_d and C_diff = C_p − C_t;
+    ``sst_limited`` is 1 where C_p > C_t (the paper's coloured symbols).
+    """
+    from electrode_design.params import CellParameters, SolTable
+
+    sim = _metric_input(sim, microstructure)
+    k = _pick_snapshot(sim, dod)
+    if "cell" not in sim.attrs:
+        raise ParameterError("sim: attrs['cell'] is missing; particle C-rates need a gpnp.discharge result")
+    area = float(json.loads(sim.attrs["cell"])["reaction_area_m2"])
+    i_1c = float(one_c_current_A if one_c_current_A is not None else sim.attrs["one_c_current_A"])
+    j_1c = i_1c / area
+    j_ct = np.asarray(sim["particle_reaction_current_density"].isel(snapshot=k).values, dtype=float)
+    sol = np.asarray(sim["particle_sol_mean"].isel(snapshot=k).values, dtype=float)
+    if diffusivity is None:
+        diffusivity = _parameters_of(sim)
+    if isinstance(diffusivity, CellParameters):
+        diffusivity = diffusivity.positive.material.diffusivity
+    d_s = diffusivity(sol) if isinstance(diffusivity, SolTable) else np.full(sol.size, float(diffusivity))
+    radius = _particle_radius_m(sim)
+    t_d = radius ** 2 / d_s
+    c_p, c_t = j_ct / j_1c, 3600.0 / t_d
+    p = ("particle",)
+    data = {
+        "j_ct": variable(p, j_ct, "A m-2", "area-mean reaction current density of the particle (> 0 lithiates)"),
+        "c_p": variable(p, c_p, "1", "particle C-rate: J_ct over the electrode's 1C mean J_ct"),
+        "diffusion_time": variable(p, t_d, "s", "solid diffusion time R^2 / D_s at the particle's mean SoL"),
+        "c_t": variable(p, c_t, "1", "solid-diffusion-limited C-rate 3600 s / t_d"),
+        "c_diff": variable(p, c_p - c_t, "1", "C_p - C_t"),
+        "sst_limited": variable(p, (c_p > c_t).astype(np.int8), "1", "1 where C_p > C_t"),
+        "radius": variable(p, radius, "m", "equivalent-sphere radius (3V/4pi)^(1/3)"),
+        "depth": variable(p, np.asarray(sim["particle_depth"].values, dtype=float), "m",
+                          "distance of the particle centroid from the separator"),
+        "sol_mean": variable(p, sol, "1", "mean state of lithiation of the particle"),
+        "j_1c": variable((), j_1c, "A m-2", "electrode mean reaction current density at 1C: I_1C / reactive area"),
+    }
+    return _analysis(data, {"particle": sim["particle"].variable}, sim, "particle_c_rates",
+                     dod=float(sim["snapshot_dod"][k]), one_c_current_A=i_1c, reaction_area_m2=area)
+
+# %% ../nbs/06_analysis.ipynb #7a11c0db
+def rated_capacity(sims, *, label: str = "") -> xr.Dataset:
+    """Rated capacity of one electrode against C-rate and current density (Figs. 4g–i, 6d, 6h).
+
+    Operational definition, per discharge (gpnp or `gpnp.p2d_reference`): the capacity at the
+    cut-off Q (A h, the last ``capacity``); the theoretical capacity Q_th = Q / DoD_end (the
+    run's own 1C basis, F c_max (sol_max − sol_initial) V_active); the electrode area A (the
+    image's y·x cross-section for gpnp, ``electrode_area_m2`` for the DFN); the active mass
+    m = V_active ρ with V_active = Q_th / (F c_max (sol_max − sol_initial)). Reported along
+    ``c_rate`` (sorted): ``capacity_fraction`` = Q / Q_th, ``specific_capacity`` = Q / m
+    (mA h g⁻¹ of active material), ``areal_capacity`` = Q / A (mA h cm⁻²) and
+    ``current_density`` = I / A (mA cm⁻²); the loading: ``theoretical_areal_capacity``
+    (mA h cm⁻²) and ``active_mass_loading`` (mg cm⁻²), also stated in ``attrs['loading']``.
+    """
+    runs = list(sims.values()) if isinstance(sims, dict) else ([sims] if isinstance(sims, xr.Dataset) else list(sims))
+    if not runs:
+        raise ParameterError("sims: got none; pass discharges of one electrode at one or more C-rates")
+    rows = []
+    for run in runs:
+        run = _metric_input(run, particles=False, snapshots=False)
+        params = _parameters_of(run)
+        m = params.positive.material
+        q = float(run["capacity"].values[-1])  # A h
+        dod = float(run["depth_of_discharge"].values[-1])
+        if not dod > 0:
+            raise ParameterError("sim: passed no charge (depth of discharge 0); nothing to rate")
+        q_th = q / dod
+        if "cell" in run.attrs:
+            cell = json.loads(run.attrs["cell"])
+            area = cell["shape"][1] * cell["shape"][2] * cell["voxel_size_m"] ** 2
+        else:
+            area = params.electrode_area_m2
+        v_active = q_th * 3600.0 / (_FARADAY * m.c_max_mol_m3 * (m.sol_max - params.positive.sol_initial))
+        mass_g = v_active * m.density_kg_m3 * 1e3
+        current = float(run.attrs.get("current_A", np.nan))
+        if not np.isfinite(current):
+            current = float(np.mean(run["current"].values))
+        cm2 = area * 1e4
+        rows.append((float(run.attrs["c_rate"]), 1e3 * current / cm2, dod, 1e3 * q / mass_g, 1e3 * q / cm2,
+                     1e3 * q_th / cm2, 1e3 * mass_g / cm2))
+    rows.sort()
+    t = np.array(rows, dtype=float)
+    c = ("c_rate",)
+    data = {
+        "current_density": variable(c, t[:, 1], "mA cm-2", "discharge current per electrode area"),
+        "capacity_fraction": variable(c, t[:, 2], "1", "capacity at the cut-off / theoretical capacity"),
+        "specific_capacity": variable(c, t[:, 3], "mA h g-1", "capacity at the cut-off per gram of active material"),
+        "areal_capacity": variable(c, t[:, 4], "mA h cm-2", "capacity at the cut-off per electrode area"),
+        "theoretical_areal_capacity": variable(c, t[:, 5], "mA h cm-2", "theoretical capacity per electrode area (loading)"),
+        "active_mass_loading": variable(c, t[:, 6], "mg cm-2", "active material mass per electrode area"),
+    }
+    loading = (f"{np.mean(t[:, 5]):.3g} mA h cm-2 theoretical, {np.mean(t[:, 6]):.3g} mg cm-2 of active material")
+    first = _metric_input(runs[0], particles=False, snapshots=False)
+    return _analysis(data, {"c_rate": variable(c, t[:, 0], "1", "discharge rate (C-rate of the simulation)")}, first,
+                     "rated_capacity", loading=loading, label=label)
+
+# %% ../nbs/06_analysis.ipynb #7a11c0dd
+@dataclass(frozen=True)
+class PaperInputs:
+    """The electrode inputs of Lu et al. (Energy Environ. Sci. 2021), §3.3–3.5, in SI units.
+
+    Porosity follows the paper's definition: the pore volume inside the lumped non-solid phase
+    (pores + carbon-binder), as a fraction of the electrode volume; the rest of the non-solid
+    phase is carbon-binder. `nonsolid_porosity` converts it to the share of pores within the
+    non-solid phase that `gpnp.build_cell(nonsolid_porosity=...)` takes. The paper's 1C is the
+    nominal areal capacity, 1.5 mA h cm⁻² at 60 µm ("3C, i.e. 4.5 mA cm⁻²").
+    """
+
+    active_volume_fraction: float = 0.43
+    porosity: tuple = (("high", 0.28), ("low", 0.23))
+    thicknesses_m: tuple = (60e-6, 100e-6, 140e-6)
+    particle_diameters_m: tuple = (("D8", 8e-6), ("D12", 12e-6), ("D16", 16e-6))
+    bimodal_fine_fractions: tuple = (0.33, 0.5, 0.67, 1.0)  # D8 share of the active volume in D8/D12 mixtures
+    layered_fine_layers_m: tuple = (0.0, 6e-6, 12e-6, 18e-6, 24e-6, 30e-6)  # D8 layer at the separator, D12 below
+    reversed_electrodes: tuple = (False, True)  # True: the same electrode with separator and collector swapped
+    c_rates: tuple = (0.2, 0.5, 1.0, 2.0, 3.0, 5.0)
+    current_densities_mA_cm2: tuple = (0.5, 1.0, 2.0, 3.0, 4.0, 5.0)
+    areal_capacity_mAh_cm2: float = 1.5  # nominal, at 60 µm
+    reference_thickness_m: float = 60e-6
+    snapshot_dod: float = 0.6  # Figs. 3, 4, 6 (Fig. 8: 0.65)
+
+    def porosity_of(self, name: str) -> float:
+        """Pore fraction of the electrode volume, ``"high"`` (ε_H) or ``"low"`` (ε_L)."""
+        table = dict(self.porosity)
+        if name not in table:
+            raise ParameterError(f"porosity name: got {name!r}; expected one of {', '.join(table)}")
+        return table[name]
+
+    def nonsolid_porosity(self, porosity: float) -> float:
+        """Share of pores within the non-solid phase: ε / (1 − active fraction)."""
+        return float(porosity) / (1.0 - self.active_volume_fraction)
+
+    def carbon_binder_fraction(self, porosity: float) -> float:
+        """Carbon-binder fraction of the electrode volume: 1 − active − ε."""
+        return 1.0 - self.active_volume_fraction - float(porosity)
+
+    def one_c_current_density_mA_cm2(self, thickness_m: float | None = None) -> float:
+        """The paper's 1C current density, scaled with thickness from 1.5 mA cm⁻² at 60 µm."""
+        thickness = self.reference_thickness_m if thickness_m is None else float(thickness_m)
+        return self.areal_capacity_mAh_cm2 * thickness / self.reference_thickness_m
+
+    def simulation_c_rate(self, current_density_mA_cm2: float, params, thickness_m: float | None = None) -> float:
+        """The C-rate to give `gpnp.discharge` (1C on the theoretical capacity) for a current density.
+
+        C = i / (F c_max (sol_max − sol_initial) ε_am L), with ε_am = ``active_volume_fraction``.
+        """
+        m = params.positive.material
+        thickness = self.reference_thickness_m if thickness_m is None else float(thickness_m)
+        q_mAh_cm2 = (_FARADAY * m.c_max_mol_m3 * (m.sol_max - params.positive.sol_initial)
+                     * self.active_volume_fraction * thickness) / 3.6 / 1e4
+        return float(current_density_mA_cm2) / q_mAh_cm2
+
+
+PAPER = PaperInputs()

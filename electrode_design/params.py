@@ -23,7 +23,7 @@ from scipy.interpolate import PchipInterpolator
 # %% auto #0
 __all__ = ['FARADAY_C_MOL', 'GAS_CONSTANT_J_MOL_K', 'SolTable', 'ActiveMaterial', 'PositiveElectrode', 'Electrolyte', 'Separator',
            'LithiumCounterElectrode', 'CellParameters', 'available_parameter_sets', 'load_parameters',
-           'save_parameters', 'parameter_set', 'to_pybamm', 'from_pybamm', 'read_bpx', 'parameter_table',
+           'save_parameters', 'parameter_set', 'to_pybamm', 'from_pybamm', 'read_bpx', 'parameter_table', 'from_gitt',
            'ParameterError']
 
 # %% ../nbs/00_params.ipynb #bc386e81
@@ -607,3 +607,148 @@ def _units_from_name(name: str) -> str:
         if name.endswith(suffix):
             return units
     return "A m-2 (m3 mol-1)^1.5" if name == "rate_constant" else "1"
+
+# %% ../nbs/00_params.ipynb #5e1f0a02
+from .conventions import check_positive
+
+
+def _gitt_result(result, catalog_path=None):
+    """The ``kind="gitt"`` Dataset of ``result`` (a catalog entry name or the Dataset) in schema 2, and a label."""
+    import xarray as xr
+    from electrode_design.conventions import migrate_dataset
+
+    if isinstance(result, str):
+        from electrode_design import store
+        ds, label = store.open_result(result, catalog_path=catalog_path), f"catalog entry {result!r}"
+    elif isinstance(result, xr.Dataset):
+        ds, label = result, "a GITT Dataset"
+    else:
+        raise ParameterError(f"result: got {type(result).__name__}; expected a catalogued GITT entry name or "
+                             "the Dataset of gitt.analyse_gitt")
+    if ds.attrs.get("kind") != "gitt":
+        raise ParameterError(f"result: {label} has kind {ds.attrs.get('kind')!r}; expected a 'gitt' result of "
+                             "gitt.analyse_gitt")
+    ds = migrate_dataset(ds)  # previous-schema names (ds, ds_std, ...) -> solid_diffusivity, ...
+    missing = [v for v in ("sol", "sol_end", "ocv", "solid_diffusivity", "fit_status") if v not in ds.variables]
+    if missing:
+        raise ParameterError(f"result: {label} lacks {missing}; rerun gitt.analyse_gitt with this version")
+    if ds.attrs.get("source_files"):
+        files = [Path(str(f)).name for f in np.atleast_1d(ds.attrs["source_files"])]
+        label += f" (from {', '.join(files) if len(files) <= 3 else f'{files[0]} … {files[-1]}, {len(files)} files'})"
+    return ds, label
+
+
+def _blend_to_base(sol, base_ocv, nodes_sol, nodes_v, shape: str, blend_sol: float) -> np.ndarray:
+    """OCV on ``sol``: through the relaxed points inside their range, the base curve shifted to meet them outside."""
+    sol = np.asarray(sol, dtype=float)
+    residual = nodes_v - base_ocv(nodes_sol)
+    if shape == "base":  # base curve plus a smooth correction through the points
+        inside = base_ocv(sol) + PchipInterpolator(nodes_sol, residual)(np.clip(sol, nodes_sol[0], nodes_sol[-1]))
+    else:  # PCHIP through the points alone
+        inside = PchipInterpolator(nodes_sol, nodes_v)(np.clip(sol, nodes_sol[0], nodes_sol[-1]))
+    below, above = sol < nodes_sol[0], sol > nodes_sol[-1]
+    taper_lo = np.clip(1.0 - (nodes_sol[0] - sol) / blend_sol, 0.0, 1.0)
+    taper_hi = np.clip(1.0 - (sol - nodes_sol[-1]) / blend_sol, 0.0, 1.0)
+    out = inside.copy()
+    out[below] = base_ocv(sol[below]) + residual[0] * taper_lo[below]
+    out[above] = base_ocv(sol[above]) + residual[-1] * taper_hi[above]
+    return out
+
+# %% ../nbs/00_params.ipynb #5e1f0a03
+def from_gitt(result, base: str | CellParameters = "chen2020_nmc811", *, statuses=("ok",), ocv_shape: str = "base",
+              blend_sol: float = 0.05, name: str | None = None, catalog_path=None) -> CellParameters:
+    """`CellParameters` whose D_s(SoL) and OCV(SoL) come from a GITT measurement, the rest from ``base``.
+
+    Parameters
+    ----------
+    result : str or xarray.Dataset
+        A catalogued GITT entry name or its Dataset (`gitt.analyse_gitt`; either schema).
+    base : str or CellParameters
+        Parameter set for everything GITT does not measure (electrode, electrolyte, kinetics)
+        and for the OCV outside the measured SoL range.
+    statuses : sequence of str
+        ``fit_status`` values whose D_s is used (default only ``"ok"``: ``failed``,
+        ``uncertain`` and ``cut_short`` pulses are excluded and listed in the provenance).
+    ocv_shape : {"base", "points"}
+        Inside the range of the relaxed points: ``"base"`` is the base curve plus a PCHIP
+        correction through the residuals V_k − U_base(s_k) (keeps the base's fine structure,
+        right when the base is the same material); ``"points"`` is PCHIP through the points.
+    blend_sol : float
+        Outside that range the OCV is U_base(s) + r_end·max(0, 1 − |s − s_end|/blend_sol):
+        continuous at the last relaxed point, back on the base curve ``blend_sol`` beyond it.
+    name : str, optional
+        Name of the set (default ``"<base>+gitt"``).
+
+    Returns
+    -------
+    CellParameters
+        ``positive.material.diffusivity``: log-interpolated (PCHIP on ln D_s) through the
+        kept pulses at their mid-pulse SoL, held at the end values outside the measured
+        range (explicit nodes at the table ends, so gpnp and PyBaMM extrapolate alike);
+        ``positive.material.ocv``: as above on the union of the base grid and the relaxed
+        points. Each choice is a line of ``references`` starting with ``"from_gitt:"``.
+
+    D_s is R²/t_d with the radius R of the GITT analysis (stated in the provenance); the
+    diffusion time t_d is what the titration measures, so a base set with another radius
+    uses the same D_s, not the same t_d.
+    """
+    ds, label = _gitt_result(result, catalog_path)
+    if isinstance(base, str):
+        base_params = parameter_set(base)
+    elif isinstance(base, CellParameters):
+        base_params = base
+    else:
+        raise ParameterError(f"base: got {type(base).__name__}; expected a parameter set name "
+                             f"({', '.join(available_parameter_sets())}) or CellParameters")
+    if ocv_shape not in ("base", "points"):
+        raise ParameterError(f"ocv_shape: got {ocv_shape!r}; expected 'base' or 'points'")
+    blend_sol = check_positive("blend_sol", blend_sol, hint="a SoL width")
+    material = base_params.positive.material
+    status = np.array([str(s) for s in ds["fit_status"].values])
+    sol_mid = np.asarray(ds["sol"].values, dtype=float)
+    d_s = np.asarray(ds["solid_diffusivity"].values, dtype=float)
+    keep = np.isin(status, list(statuses)) & np.isfinite(d_s) & (d_s > 0) & np.isfinite(sol_mid)
+    if keep.sum() < 2:
+        raise ParameterError(f"result: {label} has {int(keep.sum())} pulse(s) with fit_status in {tuple(statuses)}; "
+                             "need 2 to tabulate D_s(SoL) (pass statuses=('ok', 'uncertain') to use uncertain ones)")
+    order = np.argsort(sol_mid[keep])
+    s_keep, d_keep = sol_mid[keep][order], d_s[keep][order]
+    s_keep, first = np.unique(s_keep, return_index=True)
+    d_keep = d_keep[first]
+    lo = min(material.ocv.sol[0], material.diffusivity.sol[0], float(s_keep[0]))
+    hi = max(material.ocv.sol[-1], material.diffusivity.sol[-1], float(s_keep[-1]))
+    d_sol = np.r_[[lo] if lo < s_keep[0] else [], s_keep, [hi] if hi > s_keep[-1] else []]
+    d_val = np.r_[[d_keep[0]] if lo < s_keep[0] else [], d_keep, [d_keep[-1]] if hi > s_keep[-1] else []]
+    diffusivity = SolTable(tuple(d_sol), tuple(d_val), units="m2 s-1", log=True, name="diffusivity (GITT)")
+
+    v_nodes = np.asarray(ds["ocv"].values, dtype=float)
+    s_nodes = np.asarray(ds["sol_end"].values, dtype=float)
+    ok = np.isfinite(v_nodes) & np.isfinite(s_nodes)
+    if ok.sum() < 2:
+        raise ParameterError(f"result: {label} has {int(ok.sum())} relaxed OCV point(s); need 2")
+    s_nodes, first = np.unique(np.round(s_nodes[ok], 6), return_index=True)
+    v_nodes = v_nodes[ok][first]
+    grid = np.unique(np.r_[np.asarray(material.ocv.sol), s_nodes, lo, hi])
+    grid = grid[(grid >= lo) & (grid <= hi)]
+    ocv_values = _blend_to_base(grid, material.ocv, s_nodes, v_nodes, ocv_shape, blend_sol)
+    ocv = SolTable(tuple(grid), tuple(np.round(ocv_values, 7)), units="V", name="ocv (GITT)")
+
+    radius = json.loads(ds.attrs.get("parameters", "{}")).get("electrode", {}).get("particle_radius_m")
+    excluded = [f"#{int(k)} (SoL {sol_mid[k]:.3f}: {status[k]})" for k in np.flatnonzero(~keep)]
+    provenance = (
+        f"from_gitt: D_s(SoL) log-interpolated (PCHIP on ln D_s) through {keep.sum()} pulses of {label} with "
+        f"fit_status in {tuple(statuses)}, SoL {s_keep[0]:.3f}-{s_keep[-1]:.3f}; held at the end values "
+        f"{d_keep[0]:.3g} and {d_keep[-1]:.3g} m2 s-1 outside (to SoL {lo:g} and {hi:g})"
+        + (f"; fitted with particle radius {radius:.4g} m" if radius else ""),
+        "from_gitt: excluded pulses: " + ("; ".join(excluded) if excluded else "none"),
+        f"from_gitt: OCV(SoL) through {s_nodes.size} relaxed points (SoL {s_nodes[0]:.3f}-{s_nodes[-1]:.3f}), "
+        + ("base curve plus a PCHIP correction through the residuals" if ocv_shape == "base" else "PCHIP through the points")
+        + f" inside; outside, the {base_params.name} curve shifted by the end residuals "
+        f"({1e3 * (v_nodes[0] - float(material.ocv(s_nodes[0]))):+.1f} mV at SoL {s_nodes[0]:.3f}, "
+        f"{1e3 * (v_nodes[-1] - float(material.ocv(s_nodes[-1]))):+.1f} mV at SoL {s_nodes[-1]:.3f}) "
+        f"tapering linearly to zero over {blend_sol:g} SoL",
+        f"from_gitt: every other parameter from {base_params.name}",
+    )
+    return base_params.replace(**{"name": name or f"{base_params.name}+gitt",
+                                  "positive.material.diffusivity": diffusivity, "positive.material.ocv": ocv,
+                                  "references": tuple(base_params.references) + provenance})
