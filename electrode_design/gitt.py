@@ -42,15 +42,20 @@ class CyclerFileError(ValueError):
 
 _CANONICAL = ("time_s", "current_A", "voltage_V")
 
-# header quantities (lower case, unit removed), most preferred first
+# header quantities (lower case, unit removed), most preferred first: BioLogic (time/s, <I>/mA,
+# Ewe/V), Arbin (Test_Time(s), Current(A), Voltage(V)), Neware (Total Time, Current(mA),
+# Voltage(V)), Maccor (Test (Sec), Amps, Volts) and generic CSV (time, current, voltage)
 _COLUMN_CANDIDATES = {
-    "time_s": ["time", "test time", "test_time", "total time", "elapsed time", "time_s", "t"],
-    "current_A": ["i", "<i>", "current", "current_a", "cur"],
+    "time_s": ["test time", "test_time", "total time", "total_time", "elapsed time", "test", "time", "time_s", "t"],
+    "current_A": ["i", "<i>", "current", "current_a", "amps", "cur"],
     "voltage_V": [
         "positive electrode potential", "ewe", "<ewe>", "working electrode potential",
-        "voltage", "ecell", "<ecell>", "cell voltage", "potential", "voltage_v", "e", "v", "u",
+        "voltage", "ecell", "<ecell>", "cell voltage", "potential", "voltage_v", "volts", "e", "v", "u",
     ],
 }
+
+# header names that are their own unit
+_IMPLICIT_UNITS = {"amps": "A", "volts": "V", "current_a": "A", "voltage_v": "V", "time_s": "s"}
 
 _UNIT_FACTORS = {
     "time_s": {"s": 1.0, "sec": 1.0, "ms": 1e-3, "min": 60.0, "h": 3600.0, "hr": 3600.0},
@@ -94,6 +99,20 @@ def _read_text(path):
         return raw.decode("latin-1")
 
 
+def _header_row(lines, n_lines=60):
+    """Index of the first line whose fields name at least two known quantities (else 0)."""
+    known = {name for names in _COLUMN_CANDIDATES.values() for name in names}
+    for i, line in enumerate(lines[:n_lines]):
+        counts = {sep: line.count(sep) for sep in ("\t", ";", ",")}
+        sep = max(counts, key=counts.get)
+        if counts[sep] == 0:
+            continue
+        names = [_split_header(f.strip().strip('"'))[0] for f in line.split(sep)]
+        if sum(name in known for name in names) >= 2:
+            return i
+    return 0
+
+
 def _read_table(path):
     """Read one file into a DataFrame of its own columns (no renaming yet)."""
     path = Path(path)
@@ -118,6 +137,8 @@ def _read_table(path):
         skip = int(match.group(1)) - 1
     if skip >= len(lines):
         raise CyclerFileError(f"{path}: the header block claims {skip + 1} lines but the file has {len(lines)}")
+    if not match:  # a preamble (Maccor, Neware): the header is the first row naming two quantities
+        skip = _header_row(lines)
     header = lines[skip]
     counts = {sep: header.count(sep) for sep in ("\t", ";", ",")}
     sep = max(counts, key=counts.get)
@@ -159,7 +180,8 @@ def _find_column(table, key, path, columns):
 def _unit_factor(col, key, path, units):
     unit = units.get(key) if units else None
     if unit is None:
-        unit = _split_header(col)[1]
+        quantity, unit = _split_header(col)
+        unit = unit or _IMPLICIT_UNITS.get(quantity)
     if unit is None:
         return 1.0, f"{Path(path).name}: no unit in header {col!r}; assumed SI ({key.split('_')[1]})"
     factor = _UNIT_FACTORS[key].get(unit.lower().replace(" ", ""))
@@ -169,6 +191,32 @@ def _unit_factor(col, key, path, units):
             f"expected one of {sorted(_UNIT_FACTORS[key])}"
         )
     return factor, None
+
+
+def _clock_seconds(column):
+    """Seconds from ``[d-]h:mm:ss[.fff]`` text (Neware time columns); None if not that format."""
+    if pd.api.types.is_numeric_dtype(column):
+        return None
+    text = column.astype(str).str.strip()
+    parts = text.str.extract(r"^(?:(\d+)-)?(\d+):(\d{1,2}):(\d{1,2}(?:\.\d*)?)$")
+    if parts[1].isna().any():
+        return None
+    days = pd.to_numeric(parts[0], errors="coerce").fillna(0.0).to_numpy()
+    hours, minutes, seconds = (pd.to_numeric(parts[k]).to_numpy(dtype=float) for k in (1, 2, 3))
+    return 86400.0 * days + 3600.0 * hours + 60.0 * minutes + seconds
+
+
+def _signed_by_state(table, current, notes, path):
+    """Maccor-style exports give |I| and a state column (C charge, D discharge, R rest)."""
+    state_cols = [c for c in table.columns if _split_header(c)[0] in ("state", "md")]
+    if not state_cols or np.nanmin(current) < 0:
+        return current
+    state = table[state_cols[0]].astype(str).str.strip().str.upper()
+    discharge = state.str.startswith("D").to_numpy()
+    if not discharge.any():
+        return current
+    notes.append(f"{Path(path).name}: current unsigned; discharge taken from the {state_cols[0]!r} column (D)")
+    return np.where(discharge, -current, current)
 
 
 def _standardise(table, path, columns, units, notes):
@@ -185,15 +233,21 @@ def _standardise(table, path, columns, units, notes):
         raise CyclerFileError(
             f"{path}: no time, current or voltage column among {list(table.columns)[:8]}; not a cycler file"
         )
-    out = {}
+    out, assumed = {}, {}
     for key in _CANONICAL:
         col = found[key]
         if isinstance(col, CyclerFileError):
             raise col
-        factor, note = _unit_factor(col, key, path, units)
+        clock = _clock_seconds(table[col]) if key == "time_s" else None
+        factor, note = (1.0, None) if clock is not None else _unit_factor(col, key, path, units)
         if note:
             notes.append(note)
-        values = pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
+            assumed[key] = key.split("_")[1]
+        values = clock
+        if values is None:
+            values = pd.to_numeric(table[col], errors="coerce").to_numpy(dtype=float)
+        if key == "current_A":
+            values = _signed_by_state(table, values, notes, path)
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             raise CyclerFileError(
@@ -203,6 +257,7 @@ def _standardise(table, path, columns, units, notes):
             )
         out[key] = values * factor
     frame = pd.DataFrame(out)
+    frame.attrs["assumed_units"] = assumed
     back = np.flatnonzero(np.diff(frame["time_s"].to_numpy()) < 0)
     if back.size:
         i = back[0]
@@ -317,7 +372,8 @@ def read_cycler(
     Parameters
     ----------
     paths : path, glob pattern (``"dir/pulse_*.csv"``) or list of paths
-        BioLogic ``.mpr``, ``.mpt`` text export, or CSV (optionally gzipped). Several files
+        BioLogic ``.mpr``, ``.mpt`` text export, Arbin, Neware, Maccor or generic CSV/text
+        exports (optionally gzipped), recognised by their header row. Several files
         of one test are concatenated in time order.
     columns : dict, optional
         File column for any of ``time_s``, ``current_A``, ``voltage_V``, e.g.
@@ -332,7 +388,8 @@ def read_cycler(
     -------
     pandas.DataFrame
         Columns ``time_s``, ``current_A``, ``voltage_V``; ``attrs`` has ``source_files``,
-        ``source_sha256``, ``repairs`` (list of str) and ``notes`` (list of str).
+        ``source_sha256``, ``repairs`` (list of str), ``notes`` (list of str) and
+        ``assumed_units`` (column → SI unit assumed for a header without one).
 
     Raises
     ------
@@ -390,6 +447,7 @@ def read_cycler(
     frame.attrs["source_sha256"] = [_sha256(files[k]) for k in order]
     frame.attrs["repairs"] = repairs
     frame.attrs["notes"] = notes
+    frame.attrs["assumed_units"] = {k: v for f in frames for k, v in f.attrs.get("assumed_units", {}).items()}
     return frame
 
 # %% ../nbs/02_gitt.ipynb #9ed84674
@@ -510,7 +568,7 @@ def find_pulses(
         v_end = pulses["voltage_end_V"].to_numpy()
         extreme = v_end[same].min() if sign > 0 else v_end[same].max()
         at_limit = np.abs(v_end - extreme) < 0.010
-        cut_short |= same & at_limit & (pulses["duration_s"].to_numpy() < 0.95 * typical)
+        cut_short |= same & at_limit & (pulses["duration_s"].to_numpy() < 0.99 * typical)
     pulses["cut_short"] = cut_short
     status = []
     for k in range(len(pulses)):
@@ -1355,6 +1413,7 @@ def assemble_dataset(
         "source_sha256": list(data.attrs.get("source_sha256", [])),
         "repairs": list(data.attrs.get("repairs", [])),
         "input_notes": notes,
+        "assumed_units": [f"{k}: {v}" for k, v in data.attrs.get("assumed_units", {}).items()],
         "voltage_noise_V": float(info["noise_V"]),
         "sampling_interval_s": float(info["sampling_interval_s"]),
         "sol_initial_source": info["sol_initial_source"],
@@ -1481,14 +1540,14 @@ def plot_gitt(ds: xr.Dataset, *, path: str | os.PathLike | None = None):
     ax_ocv.set_ylabel("relaxed OCV / V")
     ax_ocv.set_title("open-circuit voltage")
     sol = ds["sol"].values
-    d = ds["ds"].values
-    std = ds["ds_std"].values
+    d = ds["solid_diffusivity"].values
+    std = ds["solid_diffusivity_std"].values
     good = np.isfinite(d)
     lower = np.where(good, np.maximum(d - std, d / 10), np.nan)
     ax_d.fill_between(sol, lower, d + std, color="C0", alpha=0.25, lw=0, label="model fit ±1σ")
     ax_d.plot(sol, d, "o-", ms=4, color="C0", label="model fit (pulse + relaxation)")
-    ax_d.plot(sol, ds["ds_weppner_huggins"], "s", ms=4, mfc="none", color="C1", label="Weppner–Huggins ΔEs/ΔEt")
-    ax_d.plot(sol, ds["ds_weppner_huggins_sqrt_t"], "^", ms=4, mfc="none", color="C2", label="Weppner–Huggins √t")
+    ax_d.plot(sol, ds["solid_diffusivity_wh"], "s", ms=4, mfc="none", color="C1", label="Weppner–Huggins ΔEs/ΔEt")
+    ax_d.plot(sol, ds["solid_diffusivity_wh_sqrt_t"], "^", ms=4, mfc="none", color="C2", label="Weppner–Huggins √t")
     cut = ds["cut_short"].values & good
     if cut.any():
         ax_d.plot(sol[cut], d[cut], "x", color="r", ms=8, label="cut short")
