@@ -291,7 +291,7 @@ def test_find_pulses_errors():
         ("particle_radius_m", 0.0, "particle_radius_m: got 0.0"),
         ("electrode_area_m2", float("nan"), "electrode_area_m2: got nan"),
         ("thickness_m", -1e-6, "thickness_m: got -1e-06"),
-        ("active_volume_fraction", 1.5, "active_volume_fraction: got 1.5; expected a fraction in (0, 1]"),
+        ("active_volume_fraction", 1.5, "active_volume_fraction: got 1.5; expected a number in (0, 1]"),
         ("active_volume_fraction", 0.0, "active_volume_fraction: got 0.0"),
         ("c_max_mol_m3", "lots", "c_max_mol_m3: got 'lots'"),
         ("sol_initial", 1.2, "sol_initial: got 1.2"),
@@ -771,3 +771,15 @@ def test_lab_noise_nmc532_dfn_within_10_percent(tmp_path):
         total += err.size
         assert ds.cut_short.values[-2:].all()
     assert covered / total >= 2 / 3
+
+
+def test_conventions_errors_and_schema(synthetic_result, tmp_path):
+    from electrode_design import conventions
+
+    assert issubclass(CyclerFileError, conventions.InputFileError)
+    with pytest.raises(conventions.InputFileError, match="no such file"):
+        gitt.read_cycler(tmp_path / "missing.csv")
+    with pytest.raises(conventions.ParameterError, match="current_sign"):
+        gitt.read_cycler(CYCLERS / "generic.csv", current_sign="up")
+    conventions.check_dataset(synthetic_result)  # schema v2: units, long names, names, time axis
+    assert synthetic_result.attrs["schema_version"] == conventions.SCHEMA_VERSION
