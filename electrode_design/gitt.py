@@ -893,23 +893,39 @@ def _pulse_window(t, voltage, current, pulse):
     }
 
 
-def _profile_cost(window, surf, ocv):
-    """Cost per trial t_d with R_s and a voltage offset projected out (both enter linearly).
+def _sample_weights(window):
+    """Least-squares weights ∝ (time since the segment's current edge)^-1/2, mean 1 (see above)."""
+    since = window["rel_s"] - np.where(window["in_pulse"], 0.0, window["duration_s"])
+    w = np.maximum(since, 1.0) ** -_WEIGHT_POWER
+    return w / w.mean()
 
-    Returns the sum of squared residuals of the whole window, of the pulse alone, of the
-    rest alone, and R_s per trial. The offset makes the fit read D_s from the shape of the
-    transients and the OCV slope, not from the absolute level of the relaxed voltages (a
-    0.05 mV error in a relaxed voltage would otherwise bias D_s through every rest sample).
+
+_WEIGHT_POWER = 0.25
+
+
+def _profile_cost(window, surf, ocv):
+    """Weighted cost per trial t_d with R_s and a voltage offset projected out (both linear).
+
+    Returns the weighted sum of squares of the whole window, of the pulse alone, of the rest
+    alone, R_s per trial, and (for the noise propagation) the sums of w²·r² and of r².
+    The offset makes the fit read D_s from the shape of the transients and the OCV slope,
+    not from the absolute level of the relaxed voltages (a 0.05 mV error in a relaxed
+    voltage would otherwise bias D_s through every rest sample).
     """
     resid = window["voltage_V"][None, :] - ocv(surf)
     i = np.where(window["in_pulse"], window["current_A"], 0.0)
     basis = np.stack([i, np.ones_like(i)], axis=1) if _FIT_OFFSET else i[:, None]
     if not np.any(i):
         basis = basis[:, 1:]
-    coef = np.linalg.lstsq(basis, resid.T, rcond=None)[0].T  # (trials, parameters)
+    w = _sample_weights(window)
+    sw = np.sqrt(w)
+    coef = np.linalg.lstsq(basis * sw[:, None], (resid * sw[None, :]).T, rcond=None)[0].T  # (trials, parameters)
     sq = (resid - coef @ basis.T) ** 2
+    wsq = w[None, :] * sq
     r_s = -coef[:, 0] if np.any(i) else np.zeros(resid.shape[0])
-    return sq.sum(axis=1), sq[:, window["in_pulse"]].sum(axis=1), sq[:, ~window["in_pulse"]].sum(axis=1), r_s
+    inside = window["in_pulse"]
+    return (wsq.sum(axis=1), wsq[:, inside].sum(axis=1), wsq[:, ~inside].sum(axis=1), r_s,
+            (w[None, :] * wsq).sum(axis=1), sq.sum(axis=1))
 
 
 _FIT_OFFSET = True
@@ -940,12 +956,15 @@ def _fit_pulse(window, ocv, *, rate, c_init, mesh, ln_td_grid, beta=0.0, sol_ref
     surf, c_end = _simulate_surface(
         times, rates, np.exp(ln_td_grid), beta=beta, c_ref=sol_ref, c_init=c_init, mesh=mesh
     )
+    # linear in √(time since the segment's edge), where the surface SoL is nearly linear
     rel = window["rel_s"]
     j = np.clip(np.searchsorted(times, rel), 1, times.size - 1)
-    w = np.clip((rel - times[j - 1]) / (times[j] - times[j - 1]), 0.0, 1.0)
+    edge = np.where(times[j - 1] >= window["duration_s"] - 1e-9, window["duration_s"], 0.0)
+    lo, hi, x = (np.sqrt(np.maximum(v - edge, 0.0)) for v in (times[j - 1], times[j], rel))
+    w = np.clip((x - lo) / np.maximum(hi - lo, 1e-12), 0.0, 1.0)
     at_samples = surf[:, j - 1] * (1.0 - w) + surf[:, j] * w
-    total, part_pulse, part_rest, r_s = _profile_cost(window, at_samples, ocv)
-    return total, part_pulse, part_rest, r_s, c_end
+    total, part_pulse, part_rest, r_s, w2_part, plain = _profile_cost(window, at_samples, ocv)
+    return total, part_pulse, part_rest, r_s, c_end, w2_part, plain
 
 
 _SLOPE_JUMP_LIMIT = 2.5
@@ -1117,6 +1136,19 @@ def ocv_curve(table: pd.DataFrame, reference: tuple | dict | None = None):
 _MODEL_ERROR = 0.03  # relative error of the single-particle model itself against a DFN (measured below)
 
 
+def _one_blas_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: only speed
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+_FIT_KEYS = ("ln_td", "curvature", "curvature_w2", "spread", "sse", "r_s")
+
+
 def _fit_one(w, ocv, *, rate, c_init, mesh, beta, sol_ref, centre):
     """One pulse of one pass: grid search over ln t_d, parabola vertex, refined; see above."""
     if np.isinf(centre):  # first pass: a wide grid around the pulse duration
@@ -1127,7 +1159,7 @@ def _fit_one(w, ocv, *, rate, c_init, mesh, beta, sol_ref, centre):
         grid = centre + np.linspace(-0.75, 0.75, 7)
     kw = dict(rate=rate, c_init=c_init, mesh=mesh, beta=beta, sol_ref=sol_ref)
     for _attempt in range(4):
-        total, p_part, r_part, r_s, c_end = _fit_pulse(w, ocv, ln_td_grid=grid, **kw)
+        total, p_part, r_part, r_s, c_end, w2, plain = _fit_pulse(w, ocv, ln_td_grid=grid, **kw)
         if not np.all(np.isfinite(total)):
             raise FloatingPointError("non-finite model voltage")
         j = int(np.argmin(total))
@@ -1142,13 +1174,16 @@ def _fit_one(w, ocv, *, rate, c_init, mesh, beta, sol_ref, centre):
         spread = 0.5 * abs(_parabola_min(grid, p_part)[0] - _parabola_min(grid, r_part)[0])
     if not np.isinf(centre):  # refine: a coarse parabola is biased where the cost is not quadratic
         fine = x0 + np.linspace(-0.08, 0.08, 5)
-        total, _, _, r_s, c_end = _fit_pulse(w, ocv, ln_td_grid=fine, **kw)
+        total, _, _, r_s, c_end, w2, plain = _fit_pulse(w, ocv, ln_td_grid=fine, **kw)
         x_fine, curv_fine, edge_fine = _parabola_min(fine, total)
         if not edge_fine:
             x0, curv = x_fine, curv_fine
         grid = fine
     nearest = int(np.argmin(np.abs(grid - x0)))
-    return {"ln_td": x0, "curvature": curv, "spread": spread, "sse": float(total[nearest]),
+    # curvature of the w²-weighted cost: Var(ln t_d) = σ_V² Σw²J² / (Σw J²)² (weights not 1/σ²)
+    curv_w2 = np.polyfit(grid[max(nearest - 1, 0) : nearest + 2], w2[max(nearest - 1, 0) : nearest + 2], 2)[0] \
+        if 0 < nearest < grid.size - 1 else np.nan
+    return {"ln_td": x0, "curvature": curv, "curvature_w2": curv_w2, "spread": spread, "sse": float(plain[nearest]),
             "r_s": r_s[nearest], "c_end": c_end[nearest]}
 
 
@@ -1186,7 +1221,7 @@ def fit_pulses(
     bar = progress_bar(total=2 * n_p, desc="GITT fits", unit="pulse", progress=progress)
 
     def run_pass(betas, centres, reasons):
-        out = {key: np.full(n_p, np.nan) for key in ("ln_td", "curvature", "spread", "sse", "r_s")}
+        out = {key: np.full(n_p, np.nan) for key in _FIT_KEYS}
         out["reason"] = [""] * n_p
         c_init = np.full(mesh["volume"].size, sol_start[0])
         for k in range(n_p):
@@ -1204,20 +1239,22 @@ def fit_pulses(
                 out["reason"][k] = f"failed: {exc}"
                 c_init = np.full(mesh["volume"].size, sol_end[k])
                 continue
-            for key in ("ln_td", "curvature", "spread", "sse", "r_s"):
+            for key in _FIT_KEYS:
                 out[key][k] = one[key]
             c_init = one["c_end"]  # the state the next pulse starts from
         return out
 
-    first = run_pass(np.zeros(n_p), np.full(n_p, np.inf), [""] * n_p)
-    betas = _local_slopes(sol_mid, 2 * np.log(electrode.particle_radius_m) - first["ln_td"])
-    second = run_pass(betas, first["ln_td"], first["reason"])
+    with _one_blas_thread():  # thousands of tiny solves: threads only add overhead
+        first = run_pass(np.zeros(n_p), np.full(n_p, np.inf), [""] * n_p)
+        betas = _local_slopes(sol_mid, 2 * np.log(electrode.particle_radius_m) - first["ln_td"])
+        second = run_pass(betas, first["ln_td"], first["reason"])
     bar.close()
     logger.debug("fit_pulses: %d pulses, %d failed", n_p, sum(bool(r) for r in second["reason"]))
     n_pts = np.array([w["rel_s"].size for w in windows], dtype=float)
     chi2 = second["sse"] / np.maximum(n_pts - 2, 1) / noise**2
     curv = np.where(second["curvature"] > 0, second["curvature"], np.nan)
-    sigma_noise = noise / np.sqrt(curv)
+    curv_w2 = np.where(second["curvature_w2"] > 0, second["curvature_w2"], np.nan)
+    sigma_noise = noise * np.sqrt(curv_w2) / curv
     sigma_excess = sigma_noise * np.sqrt(np.maximum(chi2 - 1.0, 0.0))
     d_std = np.hypot(table["ocv_after_std_V"].to_numpy(dtype=float),
                      np.r_[table.attrs.get("ocv_before_std_V", np.nan), table["ocv_after_std_V"].to_numpy()[:-1]])
