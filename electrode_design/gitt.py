@@ -892,7 +892,7 @@ def _pulse_window(t, voltage, current, pulse):
         "current_A": float(i_mean),
     }
 
-
+# %% ../nbs/02_gitt.ipynb #7c37417b
 def _sample_weights(window):
     """Least-squares weights ∝ (time since the segment's current edge)^-1/2, mean 1 (see above)."""
     since = window["rel_s"] - np.where(window["in_pulse"], 0.0, window["duration_s"])
