@@ -23,7 +23,7 @@ noise level and seed is then a cheap resampling of that trace:
 ``protocol="short"`` (8 pulses of 30 min with 2 h rests from SoL 0.40) is the variant the
 slow tests use. Usage::
 
-    python benchmarks/make_lab_gitt.py [--protocol full|short] [--noise-mV 0.5] [--seed 0] [out_dir]
+    python benchmarks/make_lab_gitt.py [--protocol full|short] [--noise-mV 0.5] [--seed 0] [--sampling-s 5] [--all] [out_dir]
 
 writes ``lab_gitt_<protocol>_<noise>mV_s<seed>.csv`` and ``..._truth.json`` (the electrode
 description, the D_s formula, the protocol) under ``out_dir`` (default ``benchmarks/out``).
@@ -198,7 +198,8 @@ def write(protocol="full", *, noise_V=5e-4, seed=0, out_dir=OUT_DIR, sampling_s=
     """Write (or reuse) one noisy Arbin CSV; returns (csv path, truth dict)."""
     out_dir = Path(out_dir)
     data, truth = clean_trace(protocol, OUT_DIR if out_dir == OUT_DIR else out_dir)
-    path = out_dir / f"lab_gitt_{protocol}_{1e3 * noise_V:g}mV_s{seed}.csv"
+    every = "" if sampling_s == 5.0 else f"_{sampling_s:g}s"
+    path = out_dir / f"lab_gitt_{protocol}_{1e3 * noise_V:g}mV_s{seed}{every}.csv"
     if not path.exists():
         arbin_csv(data, sampling_s=sampling_s, noise_V=noise_V, seed=seed).to_csv(path, index=False)
     truth = {**truth, "fixture": {"noise_V": noise_V, "seed": seed, "sampling_s": sampling_s}}
@@ -211,6 +212,11 @@ if __name__ == "__main__":
     parser.add_argument("--protocol", choices=list(PROTOCOLS), default="full")
     parser.add_argument("--noise-mV", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sampling-s", type=float, default=5.0)
+    parser.add_argument("--all", action="store_true", help="noise 0.1, 0.5, 1 mV x seeds 0-3")
     args = parser.parse_args()
-    path, truth = write(args.protocol, noise_V=1e-3 * args.noise_mV, seed=args.seed, out_dir=Path(args.out_dir))
-    print(f"wrote {path}")
+    grid = [(n, s) for n in (0.1, 0.5, 1.0) for s in range(4)] if args.all else [(args.noise_mV, args.seed)]
+    for noise_mV, seed in grid:
+        path, truth = write(args.protocol, noise_V=1e-3 * noise_mV, seed=seed, out_dir=Path(args.out_dir),
+                            sampling_s=args.sampling_s)
+        print(f"wrote {path}")
