@@ -115,7 +115,7 @@ def accuracy(result, truth):
     d_true = true_d(truth, sol)
     inside = (sol >= 0.3) & (sol <= 0.9)
     ok = inside & (result.fit_status.values == "ok")
-    err = np.abs(result.ds.values / d_true - 1)
+    err = np.abs(result.solid_diffusivity.values / d_true - 1)
     ocp = np.interp(result.sol_end.values, truth["ocp"]["sol"], truth["ocp"]["voltage_V"])
     return sol, d_true, inside, ok, err, result.ocv.values - ocp
 
@@ -291,7 +291,7 @@ def test_find_pulses_errors():
         ("particle_radius_m", 0.0, "particle_radius_m: got 0.0"),
         ("electrode_area_m2", float("nan"), "electrode_area_m2: got nan"),
         ("thickness_m", -1e-6, "thickness_m: got -1e-06"),
-        ("active_volume_fraction", 1.5, "active_volume_fraction: got 1.5; expected a fraction in (0, 1]"),
+        ("active_volume_fraction", 1.5, "active_volume_fraction: got 1.5; expected a number in (0, 1]"),
         ("active_volume_fraction", 0.0, "active_volume_fraction: got 0.0"),
         ("c_max_mol_m3", "lots", "c_max_mol_m3: got 'lots'"),
         ("sol_initial", 1.2, "sol_initial: got 1.2"),
@@ -351,9 +351,9 @@ def test_fit_recovers_model_generated_diffusivity():
     result = gitt.analyse_gitt(data, electrode)
     ok = result.fit_status.values == "ok"
     assert ok.sum() >= 5
-    err = np.abs(result.ds.values[ok] / d_of_sol(result.sol.values[ok]) - 1)
+    err = np.abs(result.solid_diffusivity.values[ok] / d_of_sol(result.sol.values[ok]) - 1)
     assert err.max() < 0.05
-    assert np.allclose(result.r_fit_ohm.values[ok], 5.0, rtol=0.05)
+    assert np.allclose(result.resistance_fit.values[ok], 5.0, rtol=0.05)
 
 
 def test_flat_ocv_ends_and_unfittable_pulse_reported():
@@ -373,11 +373,11 @@ def test_flat_ocv_ends_and_unfittable_pulse_reported():
     status = list(result.fit_status.values)
     assert status[4].startswith("failed: too few samples")
     flat = [k for k, s in enumerate(status) if "flat" in s]
-    assert flat and all(np.isnan(result.ds.values[k]) for k in flat)
-    assert all(np.isnan(result.ds_weppner_huggins.values[k]) for k in flat)
+    assert flat and all(np.isnan(result.solid_diffusivity.values[k]) for k in flat)
+    assert all(np.isnan(result.solid_diffusivity_wh.values[k]) for k in flat)
     good = [k for k, s in enumerate(status) if s == "ok"]
-    assert len(good) >= 2 and np.all(np.isfinite(result.ds.values[good]))
-    assert np.all(np.abs(result.ds.values[good] / 2e-15 - 1) < 0.15)  # PCHIP near the OCV corners
+    assert len(good) >= 2 and np.all(np.isfinite(result.solid_diffusivity.values[good]))
+    assert np.all(np.abs(result.solid_diffusivity.values[good] / 2e-15 - 1) < 0.15)  # PCHIP near the OCV corners
 
 
 # --------------------------------------------------------------------------- analyse_gitt
@@ -388,18 +388,20 @@ def test_accuracy_on_synthetic_dfn(synthetic, synthetic_result):
     _, _, truth = synthetic
     result = synthetic_result
     sol, d_true, inside, ok, err, ocv_err = accuracy(result, truth)
-    assert ok.sum() >= 10
+    # >= 9: the pulse after the OCP kink (SoL 0.370) has a 1-sigma above 20 % on this sparsely
+    # logged fixture and is reported "uncertain", as any pulse with that uncertainty must be
+    assert ok.sum() >= 9
     assert err[ok].max() < 0.10
     assert np.median(err[ok]) < 0.05
     assert np.nanmax(np.abs(ocv_err)) < 5e-3
     # the plateau-edge pulse (SoL 0.316) is reported, not hidden
     flagged = inside & ~ok
-    assert flagged.sum() <= 1
+    assert flagged.sum() <= 2
     assert all(s.startswith(("uncertain", "failed")) for s in result.fit_status.values[flagged])
-    finite = inside & np.isfinite(result.ds.values)
-    rel_std = result.ds_std.values / result.ds.values
+    finite = inside & np.isfinite(result.solid_diffusivity.values)
+    rel_std = result.solid_diffusivity_std.values / result.solid_diffusivity.values
     assert np.all(err[finite] < 2.5 * rel_std[finite] + 0.05)
-    factor_wh = np.maximum(result.ds_weppner_huggins.values / d_true, d_true / result.ds_weppner_huggins.values)
+    factor_wh = np.maximum(result.solid_diffusivity_wh.values / d_true, d_true / result.solid_diffusivity_wh.values)
     assert np.median(factor_wh[inside]) > 2.0
 
 
@@ -418,20 +420,20 @@ def test_accuracy_on_synthetic_dfn_fine_titration(synthetic_fine):
     assert result.sizes["pulse"] == 41 and inside.sum() == 33
     assert list(result.fit_status.values[-3:]) == ["cut_short"] * 3
     assert not any(s.startswith("failed") for s in result.fit_status.values[inside])
-    assert np.all(np.isfinite(result.ds.values[inside]))
+    assert np.all(np.isfinite(result.solid_diffusivity.values[inside]))
     kink = int(np.argmin(np.abs(sol - 0.316)))
     assert sol[kink] == pytest.approx(0.316, abs=0.002) and err[kink] < 0.05
     after = int(np.argmin(np.abs(sol - 0.334)))
     assert sol[after] == pytest.approx(0.334, abs=0.002)
-    assert 0.10 < err[after] < 0.25 and result.ds.values[after] < d_true[after]  # the one miss, low
+    assert 0.10 < err[after] < 0.25 and result.solid_diffusivity.values[after] < d_true[after]  # the one miss, low
     assert result.fit_status.values[after].startswith("uncertain: flat OCV")  # ... and not labelled ok
     assert err[ok].max() < 0.10
     others = inside & (np.arange(sol.size) != after)
     assert err[others].max() < 0.10
     assert np.median(err[inside]) < 0.03
     assert np.nanmax(np.abs(ocv_err)) < 0.5e-3  # relaxed OCV within 0.5 mV of the true OCP
-    factor_wh = np.maximum(result.ds_weppner_huggins.values / d_true, d_true / result.ds_weppner_huggins.values)
-    assert np.median(factor_wh[inside]) > 1.5 and np.all(result.ds_weppner_huggins.values[inside] < d_true[inside])
+    factor_wh = np.maximum(result.solid_diffusivity_wh.values / d_true, d_true / result.solid_diffusivity_wh.values)
+    assert np.median(factor_wh[inside]) > 1.5 and np.all(result.solid_diffusivity_wh.values[inside] < d_true[inside])
     assert seconds < 20
 
 
@@ -446,13 +448,13 @@ def test_paper_protocol_every_pulse_within_10_percent_with_reference(synthetic, 
     assert result.attrs["ocv_shape"].startswith("reference OCV shape")
     sol, d_true, inside, ok, err, ocv_err = accuracy(result, truth)
     assert inside.sum() == 11
-    assert np.all(np.isfinite(result.ds.values[inside]))
+    assert np.all(np.isfinite(result.solid_diffusivity.values[inside]))
     assert np.all(err[inside] < 0.10)
     assert np.median(err[inside]) < 0.03
     assert np.nanmax(np.abs(ocv_err)) < 5e-3
     np.testing.assert_allclose(result.ocv.values, synthetic_result.ocv.values)
     edge = int(np.argmin(np.abs(sol - 0.316)))
-    assert not np.isfinite(synthetic_result.ds.values[edge])  # no D_s there without the reference
+    assert not np.isfinite(synthetic_result.solid_diffusivity.values[edge])  # no D_s there without the reference
     assert result.fit_status.values[edge].startswith("uncertain")  # plateau edge: still flagged
 
 
@@ -475,7 +477,7 @@ def test_fine_protocol_with_reference(synthetic_fine, pseudo_ocv):
     data = gitt.read_cycler(FIXTURE / "synthetic_dfn_fine.csv.gz")
     result = gitt.analyse_gitt(data, ElectrodeDescription(**truth["electrode"]), ocv_reference=pseudo_ocv)
     sol, d_true, inside, ok, err, ocv_err = accuracy(result, truth)
-    assert np.all(np.isfinite(result.ds.values[inside]))
+    assert np.all(np.isfinite(result.solid_diffusivity.values[inside]))
     misses = np.flatnonzero(inside & (err >= 0.10))
     assert len(misses) <= 2 and np.all((sol[misses] > 0.31) & (sol[misses] < 0.34))
     assert all(result.fit_status.values[k].startswith("uncertain") for k in misses)
@@ -525,7 +527,7 @@ def test_ocv_reference_sources(synthetic, pseudo_ocv):
     with_table = ElectrodeDescription(**{**electrode.to_dict(), "ocv_table": pseudo_ocv})
     from_table = gitt.analyse_gitt(data, with_table)
     given = gitt.analyse_gitt(data, electrode, ocv_reference={"sol": pseudo_ocv[0], "voltage_V": pseudo_ocv[1]})
-    np.testing.assert_allclose(from_table.ds.values, given.ds.values)
+    np.testing.assert_allclose(from_table.solid_diffusivity.values, given.solid_diffusivity.values)
     assert from_table.attrs["ocv_shape"].startswith("reference OCV shape")
     assert json.loads(from_table.attrs["parameters"])["options"]["ocv_shape"] == from_table.attrs["ocv_shape"]
     off = gitt.analyse_gitt(data, with_table, ocv_reference=False)
@@ -546,19 +548,20 @@ def test_dataset_structure(synthetic_result, synthetic):
     assert any("step edges" in r for r in ds.attrs["repairs"])
     assert np.allclose(ds.sol.values, ds.sol_mid.values)
     for name in [
-        "sol_start", "sol_mid", "sol_end", "ocv", "ds", "ds_std", "ds_weppner_huggins",
-        "ds_weppner_huggins_sqrt_t", "r_ohm_ohm", "eta_kinetic_V", "fit_rms_V", "fit_status", "t_d_s", "c_rate_limit",
+        "sol_start", "sol_mid", "sol_end", "ocv", "solid_diffusivity", "solid_diffusivity_std", "solid_diffusivity_wh",
+        "solid_diffusivity_wh_sqrt_t", "resistance_ohmic", "kinetic_overpotential", "fit_rms", "fit_status",
+        "diffusion_time", "max_c_rate",
     ]:
         assert ds[name].dims == ("pulse",), name
         assert ds[name].attrs["units"] and ds[name].attrs["long_name"], name
-    assert ds.ds.attrs["units"] == "m2 s-1" and ds.sol_mid.attrs["units"] == "1"
-    for name in ["time_s", "voltage_V", "current_A", "pulse_id"]:
+    assert ds.solid_diffusivity.attrs["units"] == "m2 s-1" and ds.sol_mid.attrs["units"] == "1"
+    for name in ["time", "voltage", "current", "pulse_id"]:
         assert ds[name].dims == ("time",)
     assert ds.sizes["time"] == len(synthetic[0])
     assert set(np.unique(ds.pulse_id.values)) == set(range(-1, ds.sizes["pulse"]))
     ok = ds.fit_status.values == "ok"
-    assert np.allclose(ds.t_d_s.values[ok], 5.22e-6**2 / ds.ds.values[ok])
-    assert np.allclose(ds.c_rate_limit.values[ok], 3600 / ds.t_d_s.values[ok])
+    assert np.allclose(ds.diffusion_time.values[ok], 5.22e-6**2 / ds.solid_diffusivity.values[ok])
+    assert np.allclose(ds.max_c_rate.values[ok], 3600 / ds.diffusion_time.values[ok])
     assert list(ds.fit_status.values[-3:]) == ["cut_short"] * 3 or all(
         s.startswith(("cut_short", "failed")) for s in ds.fit_status.values[-3:]
     )
@@ -598,10 +601,10 @@ def test_real_example_runs(example_data):
     result = gitt.analyse_gitt(example_data, electrode)
     assert time.perf_counter() - start < 20
     assert result.sizes["pulse"] == 40
-    assert np.isfinite(result.ds.values).sum() >= 35
+    assert np.isfinite(result.solid_diffusivity.values).sum() >= 35
     assert result.fit_status.values[-1] == "cut_short"
-    good = np.isfinite(result.ds.values)
-    assert np.all((result.ds.values[good] > 1e-17) & (result.ds.values[good] < 1e-12))
+    good = np.isfinite(result.solid_diffusivity.values)
+    assert np.all((result.solid_diffusivity.values[good] > 1e-17) & (result.solid_diffusivity.values[good] < 1e-12))
     assert result.sol_end.values[-1] == pytest.approx(0.945, abs=0.01)
 
 
@@ -638,7 +641,8 @@ def test_regenerated_pybamm_truth_matches_fixture(tmp_path):
     data = gitt.read_cycler(tmp_path / module.CSV_NAME)
     result = gitt.analyse_gitt(data, ElectrodeDescription(**truth["electrode"]))
     _, _, _, ok, err, ocv_err = accuracy(result, truth)
-    assert ok.sum() >= 10 and err[ok].max() < 0.10 and np.nanmax(np.abs(ocv_err)) < 5e-3
+    # >= 9 as in test_accuracy_on_synthetic_dfn: the pulse after the kink is "uncertain" (1-sigma > 20 %)
+    assert ok.sum() >= 9 and err[ok].max() < 0.10 and np.nanmax(np.abs(ocv_err)) < 5e-3
 
 
 @pytest.mark.slow
@@ -664,3 +668,128 @@ def test_regenerated_fine_titration_matches_fixture(tmp_path):
     assert len(fresh) == len(stored)
     assert np.allclose(fresh["Voltage [V]"], stored["Voltage [V]"], atol=2e-4)
     assert json.loads(truth_path.read_text())["rest_end_drift_mV_per_10min"] < 0.1
+
+
+# --------------------------------------------------------------------------- lab-grade inputs
+CYCLERS = ROOT / "tests" / "data" / "cyclers"
+
+
+def load_benchmark(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["biologic.mpt", "arbin.csv", "neware.csv", "maccor.txt", "generic.csv"])
+def test_cycler_layouts_read_by_header(name):
+    """Each export layout (written by benchmarks/make_cycler_files.py) reads back to the same trace."""
+    t, current, voltage, _ = load_benchmark("make_cycler_files").trace()
+    data = gitt.read_cycler(CYCLERS / name)
+    assert len(data) == len(t)
+    assert np.allclose(data["time_s"], t, atol=2e-3)
+    assert np.allclose(data["current_A"], current, atol=1e-9)  # discharge positive, A
+    assert np.allclose(data["voltage_V"], voltage, atol=1e-6)
+    assert len(gitt.find_pulses(data)) == 3
+    assumed = data.attrs["assumed_units"]
+    assert assumed == ({"time_s": "s", "current_A": "A", "voltage_V": "V"} if name == "generic.csv" else {})
+
+
+def test_unitless_current_reported_in_summary():
+    data = gitt.read_cycler(CYCLERS / "generic.csv")
+    electrode = ElectrodeDescription(particle_radius_m=5e-6, electrode_area_m2=1e-4, thickness_m=50e-6,
+                                     active_volume_fraction=0.6, c_max_mol_m3=1.0 / 96485.33212 / 3e-9 * 40.0,
+                                     sol_initial=0.4)
+    ds = gitt.analyse_gitt(data, electrode)
+    assert "current_A: A" in ds.attrs["assumed_units"]
+    assert "no unit in header 'current'; assumed SI (A)" in ds.attrs["summary"]
+
+
+def test_summary_reports_noise_and_sampling(synthetic_result):
+    ds = synthetic_result
+    assert ds.attrs["schema_version"] == 2
+    assert ds.attrs["voltage_noise_V"] == pytest.approx(1e-4, rel=0.2)  # the fixture's 0.1 mV
+    assert ds.attrs["sampling_interval_s"] > 0
+    assert "voltage noise 0.1" in ds.attrs["summary"] and "sampling interval" in ds.attrs["summary"]
+
+
+def test_stages_callable_alone():
+    data, electrode = model_gitt(d_of_sol=lambda s: 3e-15 + 0 * s, ocv_of_sol=linear_ocv, n_pulses=3, noise_V=5e-4)
+    table = gitt.pulse_table(data, electrode)
+    assert table.attrs["noise_V"] == pytest.approx(5e-4, rel=0.15)
+    assert table.attrs["sampling_interval_s"] == pytest.approx(5.0)
+    assert np.allclose(table["ocv_after_V"], linear_ocv(table["sol_end"]), atol=3e-4)
+    ocv = gitt.ocv_curve(table)
+    assert ocv(0.5) == pytest.approx(linear_ocv(0.5), abs=1e-3) and ocv.description
+    fits = gitt.fit_pulses(data, table, ocv, electrode)
+    assert np.all(np.abs(electrode.particle_radius_m**2 * np.exp(-fits["ln_td"]) / 3e-15 - 1) < 0.1)
+    ds = gitt.assemble_dataset(data, table, fits, electrode, ocv_description=ocv.description)
+    assert ds.sizes["pulse"] == 3 and ds.attrs["kind"] == "gitt"
+
+
+def test_noise_sigma_means_what_it_says_on_model_data():
+    """Data the fit's own model made (constant D_s, so the model is exact), 0.5 mV noise, 6 seeds:
+    the noise part of the 1-sigma (Jacobian scaled by the noise estimated from the rests, plus
+    the relaxed points) covers about 68 % of the errors and 2-sigma about 95 %; with the model
+    error added the reported 1-sigma covers at least two thirds."""
+    errors, noise_sigma, total_sigma = [], [], []
+    for seed in range(6):
+        data, electrode = model_gitt(d_of_sol=lambda s: 2e-15 + 0 * s, ocv_of_sol=lambda s: 4.3 - 0.6 * np.asarray(s),
+                                     n_pulses=4, noise_V=5e-4, seed=seed)
+        table = gitt.pulse_table(data, electrode)
+        fits = gitt.fit_pulses(data, table, gitt.ocv_curve(table), electrode)
+        errors += list(np.abs(np.log(electrode.particle_radius_m**2 * np.exp(-fits["ln_td"]) / 2e-15)))
+        noise_sigma += list(np.sqrt(fits["sigma_noise"] ** 2 + fits["sigma_excess"] ** 2 + fits["sigma_ocv"] ** 2))
+        total_sigma += list(fits["sigma"])
+    errors, noise_sigma, total_sigma = map(np.asarray, (errors, noise_sigma, total_sigma))
+    within_1 = np.mean(errors <= noise_sigma)
+    assert 0.5 <= within_1 <= 0.9, within_1
+    assert np.mean(errors <= 2 * noise_sigma) >= 0.85
+    assert np.mean(errors <= total_sigma) >= 2 / 3
+
+
+def test_large_uncertainty_is_uncertain_never_ok():
+    """A nearly flat OCV at 3 mV noise: D_s poorly determined, flagged with the reason."""
+    data, electrode = model_gitt(d_of_sol=lambda s: 3e-15 + 0 * s, ocv_of_sol=lambda s: 4.0 - 0.15 * np.asarray(s),
+                                 n_pulses=4, noise_V=3e-3, seed=1)
+    ds = gitt.analyse_gitt(data, electrode)
+    rel = ds.solid_diffusivity_std.values / ds.solid_diffusivity.values
+    status = ds.fit_status.values.astype(str)
+    assert np.any(rel > 0.2)
+    for r, s in zip(rel, status):
+        if np.isfinite(r) and r > 0.2:
+            assert s.startswith(("uncertain", "failed")) and ("1-sigma" in s)
+        assert not (s == "ok" and not r <= 0.2)
+
+
+@pytest.mark.slow
+def test_lab_noise_nmc532_dfn_within_10_percent(tmp_path):
+    """NMC532 half-cell DFN (benchmarks/make_lab_gitt.py), 28 pulses, Arbin CSV, 0.5 mV, 2 seeds."""
+    lab = load_benchmark("make_lab_gitt")
+    covered = total = 0
+    for seed in (0, 1):
+        path, truth = lab.write("full", noise_V=5e-4, seed=seed, out_dir=tmp_path)
+        ds = gitt.analyse_gitt(gitt.read_cycler(path), lab.electrode_description(truth))
+        assert ds.attrs["voltage_noise_V"] == pytest.approx(5e-4, rel=0.1)
+        assert ds.attrs["sampling_interval_s"] == pytest.approx(5.0)
+        inside = (ds.sol.values >= 0.3) & (ds.sol.values <= 0.9) & ~ds.cut_short.values
+        assert inside.sum() == 24
+        d = ds.solid_diffusivity.values[inside]
+        err = np.abs(d / lab.true_diffusivity_m2_s(ds.sol.values[inside]) - 1)
+        assert np.all(err < 0.10), (seed, np.round(100 * err, 1))
+        covered += int(np.sum(err <= ds.solid_diffusivity_std.values[inside] / d))
+        total += err.size
+        assert ds.cut_short.values[-2:].all()
+    assert covered / total >= 2 / 3
+
+
+def test_conventions_errors_and_schema(synthetic_result, tmp_path):
+    from electrode_design import conventions
+
+    assert issubclass(CyclerFileError, conventions.InputFileError)
+    with pytest.raises(conventions.InputFileError, match="no such file"):
+        gitt.read_cycler(tmp_path / "missing.csv")
+    with pytest.raises(conventions.ParameterError, match="current_sign"):
+        gitt.read_cycler(CYCLERS / "generic.csv", current_sign="up")
+    conventions.check_dataset(synthetic_result)  # schema v2: units, long names, names, time axis
+    assert synthetic_result.attrs["schema_version"] == conventions.SCHEMA_VERSION
