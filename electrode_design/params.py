@@ -655,8 +655,22 @@ def _blend_to_base(sol, base_ocv, nodes_sol, nodes_v, shape: str, blend_sol: flo
     return out
 
 # %% ../nbs/00_params.ipynb #5e1f0a03
+def _trend_end(sol, d_s, target: float, *, head: bool) -> float:
+    """D_s at ``target`` beyond one end of the kept pulses: the ln D_s line through the three
+    nearest pulses, limited to one decade of change from the end value."""
+    pick = slice(0, 3) if head else slice(-3, None)
+    s, ln_d = sol[pick], np.log(d_s[pick])
+    end = ln_d[0] if head else ln_d[-1]
+    if s.size < 2:
+        return float(np.exp(end))
+    slope = np.polyfit(s, ln_d, 1)[0]
+    change = np.clip(slope * (target - (s[0] if head else s[-1])), -np.log(10.0), np.log(10.0))
+    return float(np.exp(end + change))
+
+
 def from_gitt(result, base: str | CellParameters = "chen2020_nmc811", *, statuses=("ok",), ocv_shape: str = "base",
-              blend_sol: float = 0.05, name: str | None = None, catalog_path=None) -> CellParameters:
+              blend_sol: float = 0.05, extrapolate: str = "trend", name: str | None = None,
+              catalog_path=None) -> CellParameters:
     """`CellParameters` whose D_s(SoL) and OCV(SoL) come from a GITT measurement, the rest from ``base``.
 
     Parameters
@@ -676,6 +690,10 @@ def from_gitt(result, base: str | CellParameters = "chen2020_nmc811", *, statuse
     blend_sol : float
         Outside that range the OCV is U_base(s) + r_end·max(0, 1 − |s − s_end|/blend_sol):
         continuous at the last relaxed point, back on the base curve ``blend_sol`` beyond it.
+    extrapolate : {"trend", "hold"}
+        D_s outside the SoL range of the kept pulses: ``"trend"`` continues ln D_s along the
+        least-squares line through the three kept pulses nearest that end, changing by at most
+        one decade; ``"hold"`` keeps the end values.
     name : str, optional
         Name of the set (default ``"<base>+gitt"``).
 
@@ -683,8 +701,8 @@ def from_gitt(result, base: str | CellParameters = "chen2020_nmc811", *, statuse
     -------
     CellParameters
         ``positive.material.diffusivity``: log-interpolated (PCHIP on ln D_s) through the
-        kept pulses at their mid-pulse SoL, held at the end values outside the measured
-        range (explicit nodes at the table ends, so gpnp and PyBaMM extrapolate alike);
+        kept pulses at their mid-pulse SoL, extrapolated outside the measured range as
+        ``extrapolate`` says (explicit nodes at the table ends, so gpnp and PyBaMM agree);
         ``positive.material.ocv``: as above on the union of the base grid and the relaxed
         points. Each choice is a line of ``references`` starting with ``"from_gitt:"``.
 
@@ -700,6 +718,8 @@ def from_gitt(result, base: str | CellParameters = "chen2020_nmc811", *, statuse
     else:
         raise ParameterError(f"base: got {type(base).__name__}; expected a parameter set name "
                              f"({', '.join(available_parameter_sets())}) or CellParameters")
+    if extrapolate not in ("trend", "hold"):
+        raise ParameterError(f"extrapolate: got {extrapolate!r}; expected 'trend' or 'hold'")
     if ocv_shape not in ("base", "points"):
         raise ParameterError(f"ocv_shape: got {ocv_shape!r}; expected 'base' or 'points'")
     blend_sol = check_positive("blend_sol", blend_sol, hint="a SoL width")
@@ -718,7 +738,9 @@ def from_gitt(result, base: str | CellParameters = "chen2020_nmc811", *, statuse
     lo = min(material.ocv.sol[0], material.diffusivity.sol[0], float(s_keep[0]))
     hi = max(material.ocv.sol[-1], material.diffusivity.sol[-1], float(s_keep[-1]))
     d_sol = np.r_[[lo] if lo < s_keep[0] else [], s_keep, [hi] if hi > s_keep[-1] else []]
-    d_val = np.r_[[d_keep[0]] if lo < s_keep[0] else [], d_keep, [d_keep[-1]] if hi > s_keep[-1] else []]
+    d_lo, d_hi = ((_trend_end(s_keep, d_keep, lo, head=True), _trend_end(s_keep, d_keep, hi, head=False))
+                  if extrapolate == "trend" else (d_keep[0], d_keep[-1]))
+    d_val = np.r_[[d_lo] if lo < s_keep[0] else [], d_keep, [d_hi] if hi > s_keep[-1] else []]
     diffusivity = SolTable(tuple(d_sol), tuple(d_val), units="m2 s-1", log=True, name="diffusivity (GITT)")
 
     v_nodes = np.asarray(ds["ocv"].values, dtype=float)
@@ -737,8 +759,10 @@ def from_gitt(result, base: str | CellParameters = "chen2020_nmc811", *, statuse
     excluded = [f"#{int(k)} (SoL {sol_mid[k]:.3f}: {status[k]})" for k in np.flatnonzero(~keep)]
     provenance = (
         f"from_gitt: D_s(SoL) log-interpolated (PCHIP on ln D_s) through {keep.sum()} pulses of {label} with "
-        f"fit_status in {tuple(statuses)}, SoL {s_keep[0]:.3f}-{s_keep[-1]:.3f}; held at the end values "
-        f"{d_keep[0]:.3g} and {d_keep[-1]:.3g} m2 s-1 outside (to SoL {lo:g} and {hi:g})"
+        f"fit_status in {tuple(statuses)}, SoL {s_keep[0]:.3f}-{s_keep[-1]:.3f}; outside, "
+        + ("ln D_s continued along the trend of the 3 nearest pulses (at most a decade)" if extrapolate == "trend"
+           else "held at the end values")
+        + f": {d_lo:.3g} m2 s-1 at SoL {lo:g} and {d_hi:.3g} m2 s-1 at SoL {hi:g}"
         + (f"; fitted with particle radius {radius:.4g} m" if radius else ""),
         "from_gitt: excluded pulses: " + ("; ".join(excluded) if excluded else "none"),
         f"from_gitt: OCV(SoL) through {s_nodes.size} relaxed points (SoL {s_nodes[0]:.3f}-{s_nodes[-1]:.3f}), "

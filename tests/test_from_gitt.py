@@ -36,9 +36,15 @@ def test_diffusivity_table_follows_the_ok_pulses(synthetic):
     ok = result.fit_status.values == "ok"
     assert ok.sum() >= 8
     np.testing.assert_allclose(table(result.sol.values[ok]), result.solid_diffusivity.values[ok], rtol=1e-9)
-    # held beyond the measured range, with explicit end nodes
+    # explicit end nodes beyond the measured range: the trend of the nearest pulses (default) ...
     assert table.sol[0] == 0.2 and table.sol[-1] == 1.0
-    assert table.values[0] == table.values[1] and table.values[-1] == table.values[-2]
+    s_ok = np.sort(result.sol.values[ok])
+    assert table.values[0] / true_diffusivity(0.2, truth) == pytest.approx(1.0, abs=0.25)  # log-linear truth
+    assert 0.1 <= table.values[0] / table.values[1] <= 10.0 and 0.1 <= table.values[-1] / table.values[-2] <= 10.0
+    # ... or held at the end values
+    held = from_gitt(result, extrapolate="hold").positive.material.diffusivity
+    assert held.values[0] == held.values[1] and held.values[-1] == held.values[-2]
+    assert s_ok[0] > 0.2
     # between the pulses, log interpolation stays within 6 % of the truth
     s = np.linspace(result.sol.values[ok].min(), result.sol.values[ok].max(), 50)
     assert np.max(np.abs(table(s) / true_diffusivity(s, truth) - 1)) < 0.06
@@ -94,6 +100,8 @@ def test_bad_inputs_give_one_line_errors(synthetic, tmp_path):
         from_gitt(xr.Dataset(attrs={"kind": "simulation"}))
     with pytest.raises(ParameterError, match="need 2"):
         from_gitt(result, statuses=("cut_short_not_a_status",))
+    with pytest.raises(ParameterError, match="extrapolate"):
+        from_gitt(result, extrapolate="linear")
     with pytest.raises(ParameterError, match="ocv_shape"):
         from_gitt(result, ocv_shape="spline")
     with pytest.raises(ParameterError, match="lacks"):
