@@ -1359,6 +1359,110 @@ def read_volume(
                         source=path.name, source_sha256=_sha256(path),
                         thickness_axis=thickness_axis, collector_at=collector_at).rename("image")
 
+# %% ../nbs/03_microstructure.ipynb #5c0f3e1a
+def _slice_medians(f: np.ndarray, mask: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    "Median of `f` over `mask` in each slice along `axis`, and the voxel count."
+    fm, mm = np.moveaxis(f, axis, 0), np.moveaxis(mask, axis, 0)
+    med, cnt = np.zeros(f.shape[axis]), np.zeros(f.shape[axis])
+    for i in range(f.shape[axis]):
+        x = fm[i][mm[i]]
+        cnt[i] = x.size
+        if x.size:
+            med[i] = np.median(x)
+    return med, cnt
+
+
+def _smooth_trend(med: np.ndarray, ok: np.ndarray, w: np.ndarray, degree: int) -> np.ndarray:
+    "Weighted polynomial fit of per-slice medians over the slices `ok`; held constant beyond them."
+    t = np.linspace(-1.0, 1.0, med.size)
+    tc = np.clip(t, t[ok].min(), t[ok].max())
+    return np.polyval(np.polyfit(t[ok], med[ok], degree, w=np.sqrt(w[ok])), tc)
+
+
+def _correct_drift(f: np.ndarray, fs: np.ndarray, dark: np.ndarray, bright: np.ndarray, *, degree: int = 2,
+                   min_count: int = 20):
+    """Remove a smooth affine trend of the grey levels along each axis, in place.
+
+    Per slice, the medians of the dark (pore) and bright (active) cores give an offset
+    o(s) and a gain g(s) = (bright - dark) / mean; f <- (f - o) / g + mean dark level.
+    An axis along which both cores fill fewer than half the slices is left alone (amplitude 0).
+    Returns the relative gain amplitude (half peak-to-peak) per axis."""
+    amp = []
+    for axis in range(3):
+        (mb, nb), (md, nd) = _slice_medians(fs, bright, axis), _slice_medians(fs, dark, axis)
+        ok = (nb >= min_count) & (nd >= min_count)
+        if ok.sum() < max(degree + 2, 0.5 * ok.size):  # both phases in too few slices: no estimate
+            amp.append(0.0)
+            continue
+        tb, td = _smooth_trend(mb, ok, nb, degree), _smooth_trend(md, ok, nd, degree)
+        gain = (tb - td) / max(float(np.mean(tb - td)), 1e-12)
+        shape = [1, 1, 1]
+        shape[axis] = -1
+        g, o = gain.reshape(shape).astype(np.float32), td.reshape(shape).astype(np.float32)
+        for a in (f, fs):
+            a -= o
+            a /= g
+            a += np.float32(td.mean())
+        amp.append(float(gain.max() - gain.min()) / 2)
+    return amp
+
+
+def _noise_sigma(f: np.ndarray, fs: np.ndarray, pure: np.ndarray, sigma_vox: float) -> float:
+    "Grey-level noise from the high-pass f - G_sigma f inside uniform regions (MAD)."
+    hp = (f - fs)[pure]
+    if hp.size < 100 or sigma_vox <= 0:
+        return float("nan")
+    imp = np.zeros((9, 9, 9), np.float32)
+    imp[4, 4, 4] = 1.0
+    gain = float(np.sqrt(((imp - ndi.gaussian_filter(imp, sigma_vox)) ** 2).sum()))
+    return float(1.4826 * np.median(np.abs(hp - np.median(hp))) / gain)
+
+
+def _fit_blur(fs: np.ndarray, active: np.ndarray, lo: float, hi: float, crop: int = 96) -> float:
+    "Gaussian width (voxels) of the edges of `active` in `fs`: grid fit in a band of ±3 voxels."
+    sl = tuple(slice(max(0, (n - crop) // 2), max(0, (n - crop) // 2) + crop) for n in fs.shape)
+    a, f = active[sl], fs[sl]
+    band = (ndi.distance_transform_edt(~a) <= 3) & (ndi.distance_transform_edt(a) <= 3)
+    if not band.any():
+        return 1.0
+    a32 = a.astype(np.float32)
+    grid = np.arange(0.5, 3.01, 0.1)
+    cost = [np.median(np.abs(f - lo - (hi - lo) * ndi.gaussian_filter(a32, s))[band]) for s in grid]
+    return float(grid[int(np.argmin(cost))])
+
+
+def _pv_three_phase(fs, levels, blur, *, min_vox, iterations=1, z_lo=(1.5, 0.17), z_hi=(2.5, 0.3)):
+    """Active / carbon-binder masks that account for partial volume (see the text above).
+
+    Active: fs above the mid-level between active and the local non-active level (pore, or
+    carbon-binder where the neighbourhood is carbon-binder). Carbon-binder: non-active voxels
+    whose grey level exceeds what the blurred active phase over pore explains, by hysteresis
+    between max(k_lo s0, a_lo Δ) and max(k_hi s0, a_hi Δ); s0 the spread of that residual
+    in the pore, Δ = carbon-binder − pore level. A thick carbon-binder layer gains about one voxel
+    on its pore side (the thresholds are set for thin bridges, which never reach full contrast)."""
+    from skimage.filters import apply_hysteresis_threshold
+    lp, lc, la = levels
+    active = fs > 0.5 * (la + lp)
+    for it in range(iterations + 1):
+        active = ~_remove_specks(~_remove_specks(active, min_vox)[0], min_vox)[0]
+        resid = fs - lp - (la - lp) * ndi.gaussian_filter(active.astype(np.float32), blur)
+        if it == 0:  # the residual's pore mode and spread (lower half: no carbon-binder in it)
+            x = resid[~active & (fs < 0.5 * (lp + lc))][::7]
+            h, e = np.histogram(x, bins=200, range=tuple(np.percentile(x, [1, 99])))
+            i = int(np.argmax(ndi.gaussian_filter1d(h.astype(float), 2)))
+            mode = 0.5 * (e[i] + e[i + 1])
+            spread = float(np.sqrt(np.mean((x[x < mode] - mode) ** 2)))
+            lo = mode + max(z_lo[0] * spread, z_lo[1] * (lc - lp))
+            hi = mode + max(z_hi[0] * spread, z_hi[1] * (lc - lp))
+        resid[active] = -np.inf
+        cbd = _remove_specks(apply_hysteresis_threshold(resid, lo, hi), min_vox)[0]
+        if it == iterations:
+            break
+        w = ndi.gaussian_filter(cbd.astype(np.float32), 1.5)
+        w /= np.maximum(ndi.gaussian_filter((~active).astype(np.float32), 1.5), 1e-3)
+        active = fs > 0.5 * (la + lp + (lc - lp) * np.clip(w, 0.0, 1.0))
+    return active, cbd, {"residual_spread": spread, "carbon_binder_thresholds": [float(lo), float(hi)]}
+
 # %% ../nbs/03_microstructure.ipynb #472b21c6
 def _remove_specks(mask: np.ndarray, min_vox: int) -> tuple[np.ndarray, int]:
     "Drop connected components (26-connected) smaller than min_vox voxels."
@@ -1377,58 +1481,96 @@ def phases_from_greyscale(
     image,
     *,
     n_phases: int = 2,
-    sigma_vox: float = 0.7,
+    sigma_vox: float | None = None,
     min_object_vox: int = 8,
+    correct_drift: bool = True,
+    partial_volume: bool = True,
     voxel_size_m: float | None = None,
 ) -> xr.DataArray:
-    """Threshold a greyscale volume into phase codes (Otsu or three-class multi-Otsu).
+    """Greyscale volume → phase codes, with drift correction and partial-volume handling.
 
     Parameters
     ----------
     image : (Z, Y, X) ndarray or DataArray of numbers
         Brighter = denser (active material brightest).
     n_phases : {2, 3}
-        2: non-solid / active (Otsu); 3: pore / carbon-binder / active (multi-Otsu).
-    sigma_vox : float
-        Gaussian denoising width in voxels (0 to skip).
+        2: non-solid / active (Otsu); 3: pore / carbon-binder / active.
+    sigma_vox : float, optional
+        Gaussian denoising width in voxels (0 to skip); default 0.7 (2 phases), 1.0 (3 phases).
     min_object_vox : int
         Solid specks and pore holes smaller than this many voxels are removed / filled.
+    correct_drift : bool
+        Estimate and remove a smooth (quadratic) trend of the grey levels along each axis.
+    partial_volume : bool
+        3 phases: the partial-volume model (active at the local mid-level, carbon-binder only
+        where the blurred active phase does not explain the grey level); False: plain
+        multi-Otsu classes.
     voxel_size_m : float, optional
         Needed when `image` is a bare array.
 
     Returns
     -------
     xarray.DataArray
-        ``phase`` (uint8 codes 0/1/2) with attrs ``thresholds`` and ``volume_fractions``.
+        ``phase`` (uint8 codes 0/1/2) with attrs ``thresholds``, ``volume_fractions`` and what
+        was estimated about the input: ``grey_level_pore`` / ``_carbon_binder`` / ``_active``,
+        ``noise_sigma`` (grey units), ``contrast_to_noise``, ``blur_sigma_vox`` (3 phases),
+        ``drift_amplitudes`` (relative gain, per axis z, y, x), ``drift_amplitude``, ``drift_axis``.
     """
     from skimage.filters import threshold_multiotsu, threshold_otsu
     arr = _as_volume("image", image, dtypes=(np.integer, np.floating))
     v = _voxel_size_of(image, voxel_size_m)
     if n_phases not in (2, 3):
         raise ValueError(f"n_phases must be 2 or 3, got {n_phases!r}")
-    f = arr.astype(np.float32)
+    f = arr.astype(np.float32)  # a copy: corrected in place below
     if float(f.max()) == float(f.min()):
         raise ValueError(f"image is constant (value {float(f.min())}); it cannot be thresholded into phases")
-    if sigma_vox > 0:
-        f = ndi.gaussian_filter(f, sigma_vox)
+    sigma_vox = (0.7 if n_phases == 2 else 1.0) if sigma_vox is None else float(sigma_vox)
+    fs = ndi.gaussian_filter(f, sigma_vox) if sigma_vox > 0 else f.copy()
+    sub = fs[::2, ::2, ::2] if fs.size > 2e6 else fs
+
+    def split(img):
+        return [float(threshold_otsu(img))] if n_phases == 2 else [float(t) for t in threshold_multiotsu(img, classes=3)]
+
+    def cores(th):
+        return (ndi.binary_erosion(fs < th[0], iterations=2), ndi.binary_erosion(fs > th[-1], iterations=2))
+
+    th = split(sub)
+    dark, bright = cores(th)
+    amp = [0.0, 0.0, 0.0]
+    if correct_drift and dark.any() and bright.any():
+        amp = _correct_drift(f, fs, dark, bright)
+        th = split(fs[::2, ::2, ::2] if fs.size > 2e6 else fs)
+        dark, bright = cores(th)
+    if not (dark.any() and bright.any()):  # tiny or nearly uniform volumes: class medians
+        dark, bright = fs < th[0], fs > th[-1]
+    lp, la = float(np.median(fs[dark])), float(np.median(fs[bright]))
+    noise = _noise_sigma(f, fs, dark | bright, sigma_vox)
+    est = {"grey_level_pore": lp, "grey_level_active": la, "noise_sigma": noise,
+           "contrast_to_noise": float((la - lp) / noise) if noise > 0 else float("nan"),
+           "drift_amplitudes": amp, "drift_amplitude": float(max(amp)), "drift_axis": "zyx"[int(np.argmax(amp))]}
     if n_phases == 2:
-        th = [float(threshold_otsu(f))]
-        active = f > th[0]
+        active = fs > th[0]
+        active, n_specks = _remove_specks(active, min_object_vox)
+        holes, n_holes = _remove_specks(~active, min_object_vox)
+        phase = (~holes).astype(np.uint8)
+    else:
+        mid = (fs > th[0]) & (fs <= th[1])
+        lc = float(np.median(fs[mid])) if mid.any() else 0.5 * (lp + la)
+        est["grey_level_carbon_binder"] = lc
+        if partial_volume:
+            blur = _fit_blur(fs, fs > 0.5 * (la + lp), lp, la)
+            active, cbd, extra = _pv_three_phase(fs, (lp, lc, la), blur, min_vox=min_object_vox)
+            est.update(blur_sigma_vox=blur, **extra)
+        else:
+            active, cbd = fs > th[1], fs > th[0]
         active, n_specks = _remove_specks(active, min_object_vox)
         holes, n_holes = _remove_specks(~active, min_object_vox)
         active = ~holes
-        phase = active.astype(np.uint8)
-    else:
-        th = [float(t) for t in threshold_multiotsu(f, classes=3)]
-        cls = np.digitize(f, th)
-        active, n_specks = _remove_specks(cls == 2, min_object_vox)
-        holes, n_holes = _remove_specks(~active, min_object_vox)
-        active = ~holes
-        phase = np.where(active, 1, np.where(cls >= 1, 2, 0)).astype(np.uint8)
+        phase = np.where(active, 1, np.where(cbd, 2, 0)).astype(np.uint8)
     fr = np.bincount(phase.ravel(), minlength=3)[:3] / phase.size
     return _image_array(phase, v, units="1", long_name="phase code",
                         thresholds=th, removed_specks=n_specks, filled_holes=n_holes,
-                        volume_fractions={str(k): float(x) for k, x in enumerate(fr)},
+                        volume_fractions={str(k): float(x) for k, x in enumerate(fr)}, **est,
                         **{k: image.attrs[k] for k in ("source", "source_sha256") if isinstance(image, xr.DataArray) and k in image.attrs}
                         ).rename("phase")
 
@@ -1495,6 +1637,10 @@ def _watershed_particles(solid: np.ndarray, min_distance_vox: float, smooth_vox:
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
     lab = watershed(-dts, markers, mask=solid)
     return lab.astype(np.int32)
+
+
+_INPUT_ESTIMATES = ("grey_level_pore", "grey_level_carbon_binder", "grey_level_active", "noise_sigma",
+                     "contrast_to_noise", "blur_sigma_vox", "drift_amplitudes", "drift_amplitude", "drift_axis")
 
 
 def _fill_unlabelled(lab: np.ndarray, solid: np.ndarray) -> np.ndarray:
@@ -1579,6 +1725,8 @@ def segment_particles(
             if k in phase.attrs:
                 params[k] = phase.attrs[k]
     ds = _microstructure(arr.astype(np.uint8), lab, v, source=src, parameters=params, source_sha256=sha)
+    if isinstance(phase, xr.DataArray):  # what phases_from_greyscale estimated about the input
+        ds.attrs.update({k: phase.attrs[k] for k in _INPUT_ESTIMATES if k in phase.attrs})
     ds.attrs["segmentation_time_s"] = time.perf_counter() - t0
     ds.attrs["min_particle_diameter_m"] = min_particle_diameter_m
     return ds
