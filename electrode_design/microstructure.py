@@ -1434,18 +1434,22 @@ def _fit_blur(fs: np.ndarray, active: np.ndarray, lo: float, hi: float, crop: in
 def _pv_three_phase(fs, levels, blur, *, min_vox, iterations=1, z_lo=(1.5, 0.17), z_hi=(2.5, 0.3)):
     """Active / carbon-binder masks that account for partial volume (see the text above).
 
-    Active: fs above the mid-level between active and the local non-active level (pore, or
-    carbon-binder where the neighbourhood is carbon-binder). Carbon-binder: non-active voxels
-    whose grey level exceeds what the blurred active phase over pore explains, by hysteresis
-    between max(k_lo s0, a_lo Δ) and max(k_hi s0, a_hi Δ); s0 the spread of that residual
-    in the pore, Δ = carbon-binder − pore level. A thick carbon-binder layer gains about one voxel
-    on its pore side (the thresholds are set for thin bridges, which never reach full contrast)."""
+    Active: the sub-voxel active fraction from inverting the blurred edge profile
+    f = L + (L_a - L) Φ(d / σ) exceeds one half; L is the pore level, or where carbon-binder was
+    found nearby, the local mix of pore and carbon-binder levels. Carbon-binder: non-active
+    voxels whose grey level exceeds what the blurred active fraction over pore explains, by
+    hysteresis between max(k_lo s0, a_lo Δ) and max(k_hi s0, a_hi Δ); s0 the spread of that
+    residual in the pore, Δ = carbon-binder − pore level."""
+    from scipy.special import ndtri
     from skimage.filters import apply_hysteresis_threshold
     lp, lc, la = levels
-    active = fs > 0.5 * (la + lp)
+    level = np.float32(lp)
     for it in range(iterations + 1):
-        active = ~_remove_specks(~_remove_specks(active, min_vox)[0], min_vox)[0]
-        resid = fs - lp - (la - lp) * ndi.gaussian_filter(active.astype(np.float32), blur)
+        occ = np.clip(0.5 + blur * ndtri(np.clip((fs - level) / (la - level), 1e-4, 1 - 1e-4)), 0, 1).astype(np.float32)
+        active = ~_remove_specks(~_remove_specks(occ > 0.5, min_vox)[0], min_vox)[0]
+        occ[active & (occ <= 0.5)] = 1.0
+        occ[~active & (occ > 0.5)] = 0.0
+        resid = fs - lp - (la - lp) * ndi.gaussian_filter(occ, blur)
         if it == 0:  # the residual's pore mode and spread (lower half: no carbon-binder in it)
             x = resid[~active & (fs < 0.5 * (lp + lc))][::7]
             h, e = np.histogram(x, bins=200, range=tuple(np.percentile(x, [1, 99])))
@@ -1460,7 +1464,7 @@ def _pv_three_phase(fs, levels, blur, *, min_vox, iterations=1, z_lo=(1.5, 0.17)
             break
         w = ndi.gaussian_filter(cbd.astype(np.float32), 1.5)
         w /= np.maximum(ndi.gaussian_filter((~active).astype(np.float32), 1.5), 1e-3)
-        active = fs > 0.5 * (la + lp + (lc - lp) * np.clip(w, 0.0, 1.0))
+        level = (lp + (lc - lp) * np.clip(w, 0.0, 1.0)).astype(np.float32)
     return active, cbd, {"residual_spread": spread, "carbon_binder_thresholds": [float(lo), float(hi)]}
 
 # %% ../nbs/03_microstructure.ipynb #472b21c6
