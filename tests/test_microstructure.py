@@ -13,6 +13,7 @@ import pytest
 import xarray as xr
 
 from electrode_design import microstructure as ms
+from electrode_design.conventions import InputFileError, ParameterError
 from electrode_design.microstructure import (
     LogNormal, Mixture, characterise, cracked_sphere, generate_electrode, isolated_spheres, match_particles,
     phases_from_greyscale, phases_from_labels, plot_profile, plot_psd, plot_slices, read_volume,
@@ -123,24 +124,24 @@ def test_generate_overlap_bounds_pairs():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(active_volume_fraction=0.7), "active_volume_fraction=0.7"),
-    (dict(active_volume_fraction=1.5), "active_volume_fraction must lie in"),
-    (dict(diameter_m=-8e-6), "diameter_m must be a length in metres"),
+    (dict(active_volume_fraction=1.5), "active_volume_fraction: got 1.5"),
+    (dict(diameter_m=-8e-6), "diameter_m: got -8e-06; expected a number in (0, 0.01] in m"),
     (dict(diameter_m=8), "give SI metres"),
-    (dict(diameter_m="8um"), "diameter_m must be a number"),
+    (dict(diameter_m="8um"), "diameter_m: got '8um'"),
     (dict(diameter_m=1e-6), "under 3 voxels"),
     (dict(diameter_m=[]), "empty list"),
     (dict(diameter_m=20e-6, thickness_m=15e-6), "exceeds the smallest box edge"),
     (dict(top_layer_m=10e-6), "top_diameter_m is required"),
     (dict(top_layer_m=100e-6), "top_layer_m must be in"),
     (dict(overlap=0.5), "overlap must be in"),
-    (dict(voxel_size_m=0.0), "voxel_size_m must be a length"),
+    (dict(voxel_size_m=0.0), "voxel_size_m: got 0.0"),
     (dict(seed="a"), "seed must be an int"),
     (dict(width_m=(1e-5, 2e-5, 3e-5)), "width_m must be a number or a (y, x) pair"),
     (dict(diameter_m=Mixture((8e-6,), (0.5, 0.5))), "one volume fraction per component"),
     (dict(diameter_m=LogNormal(8e-6, 3.0)), "sigma must be in"),
 ])
 def test_generate_errors(kwargs, message):
-    with pytest.raises((ValueError, TypeError), match=None) as e:
+    with pytest.raises(ParameterError, match=None) as e:
         generate_electrode(**kwargs)
     assert message in str(e.value)
 
@@ -279,7 +280,7 @@ def test_dead_and_edge_flags():
 
 
 def test_characterise_errors(d8_small):
-    with pytest.raises(TypeError, match="ds must be an xarray.Dataset"):
+    with pytest.raises(ParameterError, match="ds must be an xarray.Dataset"):
         characterise(d8_small["phase"])
     with pytest.raises(ValueError, match="diffusivity_m2_s must be"):
         characterise(d8_small, diffusivity_m2_s=1.0)
@@ -346,7 +347,7 @@ def test_tortuosity_errors():
     slab[:, 3:9, :] = True
     with pytest.raises(ValueError, match="no voxels of the phase"):
         tortuosity_factor(np.zeros((4, 4, 4), bool))
-    with pytest.raises(TypeError, match="dtype float64"):
+    with pytest.raises(ParameterError, match="dtype float64"):
         tortuosity_factor(np.zeros((4, 4, 4)))
     with pytest.raises(ValueError, match="method must be"):
         tortuosity_factor(slab, method="taufactor")
@@ -392,7 +393,7 @@ def test_read_volume_formats(tmp_path):
     (dict(name="a.npy", voxel_size_m=1e-6, thickness_axis=3), "thickness_axis must be"),
     (dict(name="missing.tif", voxel_size_m=1e-6), "is not a file"),
     (dict(name="flat.npy", voxel_size_m=1e-6), "expected a 3-D volume"),
-    (dict(name="a.npy", voxel_size_m=-1.0), "voxel_size_m must be a length"),
+    (dict(name="a.npy", voxel_size_m=-1.0), "voxel_size_m: got -1.0"),
 ])
 def test_read_volume_errors(tmp_path, kwargs, message):
     a = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
@@ -416,7 +417,7 @@ def test_phases_from_labels_and_errors():
         phases_from_labels(lab, {0: 0, 1: 1}, voxel_size_m=1e-6)
     with pytest.raises(ValueError, match="expected codes 0"):
         phases_from_labels(lab, {0: 0, 1: 1, 2: 7}, voxel_size_m=1e-6)
-    with pytest.raises(TypeError, match="dtype float64"):
+    with pytest.raises(ParameterError, match="dtype float64"):
         phases_from_labels(lab.astype(float), {0: 0}, voxel_size_m=1e-6)
     with pytest.raises(ValueError, match="voxel_size_m is missing"):
         phases_from_labels(lab, {0: 0, 1: 1, 2: 2})
@@ -473,7 +474,7 @@ def test_segment_and_ct_errors(d8_small):
         segment_particles(np.zeros((8, 8, 8), np.uint8), voxel_size_m=1e-6)
     with pytest.raises(ValueError, match="active material everywhere"):
         segment_particles(np.ones((8, 8, 8), np.uint8), voxel_size_m=1e-6)
-    with pytest.raises(TypeError, match="dtype float64"):
+    with pytest.raises(ParameterError, match="dtype float64"):
         segment_particles(np.ones((8, 8, 8)), voxel_size_m=1e-6)
     with pytest.raises(ValueError, match="method must be 'watershed' or 'snow'"):
         segment_particles(d8_small.phase, method="otsu")
@@ -481,7 +482,7 @@ def test_segment_and_ct_errors(d8_small):
         segment_particles(np.full((8, 8, 8), 7, np.uint8), voxel_size_m=1e-6)
     with pytest.raises(ValueError, match="cnr must be > 0"):
         synthetic_ct(d8_small, cnr=0)
-    with pytest.raises(TypeError, match="microstructure Dataset"):
+    with pytest.raises(ParameterError, match="microstructure Dataset"):
         synthetic_ct(d8_small.phase)
     with pytest.raises(ValueError, match="same shape"):
         match_particles(np.zeros((2, 2, 2), int), np.zeros((3, 2, 2), int))
@@ -506,7 +507,7 @@ def test_reverse_electrode(d8_small):
     back = reverse_electrode(rev)
     assert np.array_equal(back.particle.values, d8_small.particle.values)
     assert np.allclose(back.true_center_z.values, d8_small.true_center_z.values)
-    with pytest.raises(TypeError, match="kind='microstructure'"):
+    with pytest.raises(ParameterError, match="kind='microstructure'"):
         reverse_electrode(d8_small.phase)
 
 
@@ -636,3 +637,21 @@ def test_validation_ct_phantom_seeds(seed):
     pm = _phantom_module()
     ph = pm.ct_phantom(112, seed=seed, cnr=3.0)
     _assert_ct_targets(ph, _segment_phantom(ph), pm.score)
+
+
+def test_bad_volumes_raise_conventions_errors(tmp_path):
+    "Empty, boolean, complex and wrong-ndim volumes: one-line ParameterError / InputFileError."
+    grey = np.random.default_rng(0).random((6, 6, 6))
+    cases = [(np.zeros((0, 4, 4)), "is empty"), (grey > 0.5, "a boolean mask is not a greyscale image"),
+             (grey.astype(complex), "dtype complex128"), (grey[0], "must be 3-D")]
+    for image, message in cases:
+        with pytest.raises(ParameterError, match=message) as e:
+            phases_from_greyscale(image, voxel_size_m=1e-6)
+        assert "\n" not in str(e.value)
+    np.save(tmp_path / "c.npy", grey.astype(complex))
+    (tmp_path / "bad.tif").write_bytes(b"not a tiff")
+    for name, message in (("c.npy", "dtype complex128"), ("bad.tif", "cannot be read as a TIF volume")):
+        with pytest.raises(InputFileError, match=message):
+            read_volume(tmp_path / name, voxel_size_m=1e-6)
+    with pytest.raises(ParameterError, match="voxel_size_m: got -1"):
+        phases_from_greyscale(grey, voxel_size_m=-1)
