@@ -1437,7 +1437,8 @@ def _fit_blur(fs: np.ndarray, active: np.ndarray, lo: float, hi: float, crop: in
     return float(grid[int(np.argmin(cost))])
 
 
-def _pv_three_phase(fs, levels, blur, *, min_vox, iterations=1, z_lo=(1.5, 0.17), z_hi=(2.5, 0.3)):
+def _pv_three_phase(fs, levels, blur, *, min_vox, iterations=1, z_lo=(1.5, 0.17), z_hi=(2.5, 0.3),
+                    trim_spreads=2.0):
     """Active / carbon-binder masks that account for partial volume (see the text above).
 
     Active: the sub-voxel active fraction from inverting the blurred edge profile
@@ -1445,7 +1446,8 @@ def _pv_three_phase(fs, levels, blur, *, min_vox, iterations=1, z_lo=(1.5, 0.17)
     found nearby, the local mix of pore and carbon-binder levels. Carbon-binder: non-active
     voxels whose grey level exceeds what the blurred active fraction over pore explains, by
     hysteresis between max(k_lo s0, a_lo Δ) and max(k_hi s0, a_hi Δ); s0 the spread of that
-    residual in the pore, Δ = carbon-binder − pore level."""
+    residual in the pore, Δ = carbon-binder − pore level. Last, edge voxels of the active phase
+    whose residual is below −trim_spreads s0 move to carbon-binder."""
     from scipy.special import ndtri
     from skimage.filters import apply_hysteresis_threshold
     lp, lc, la = levels
@@ -1471,7 +1473,13 @@ def _pv_three_phase(fs, levels, blur, *, min_vox, iterations=1, z_lo=(1.5, 0.17)
         w = ndi.gaussian_filter(cbd.astype(np.float32), 1.5)
         w /= np.maximum(ndi.gaussian_filter((~active).astype(np.float32), 1.5), 1e-3)
         level = (lp + (lc - lp) * np.clip(w, 0.0, 1.0)).astype(np.float32)
-    return active, cbd, {"residual_spread": spread, "carbon_binder_thresholds": [float(lo), float(hi)]}
+    # trim: edge voxels of the active phase far darker than the blurred active phase predicts
+    # (a thin carbon-binder neck between two close particles reads as active) go to carbon-binder
+    occ[~active] = np.minimum(occ[~active], 0.5)
+    resid = fs - lp - (la - lp) * ndi.gaussian_filter(occ, blur)
+    trim = active & ~ndi.binary_erosion(active) & (resid < -trim_spreads * spread)
+    return active & ~trim, cbd | trim, {"residual_spread": spread, "carbon_binder_thresholds": [float(lo), float(hi)],
+                                        "trimmed_voxels": int(trim.sum())}
 
 # %% ../nbs/03_microstructure.ipynb #472b21c6
 def _remove_specks(mask: np.ndarray, min_vox: int) -> tuple[np.ndarray, int]:
