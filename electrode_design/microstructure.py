@@ -525,7 +525,7 @@ def generate_electrode(
         ds = characterise(ds, tortuosity=False)
     return ds
 
-
+# %% ../nbs/03_microstructure.ipynb #c7d3e4f5
 def _nominal_diameter(spec) -> float:
     "The number that names a size class: the diameter, list median, or volume-weighted mean."
     if isinstance(spec, LogNormal):
@@ -1530,9 +1530,13 @@ def phases_from_greyscale(
     -------
     xarray.DataArray
         ``phase`` (uint8 codes 0/1/2) with attrs ``thresholds``, ``volume_fractions`` and what
-        was estimated about the input: ``grey_level_pore`` / ``_carbon_binder`` / ``_active``,
-        ``noise_sigma`` (grey units), ``contrast_to_noise``, ``blur_sigma_vox`` (3 phases),
-        ``drift_amplitudes`` (relative gain, per axis z, y, x), ``drift_amplitude``, ``drift_axis``.
+        was estimated about the input: ``grey_level_pore`` / ``grey_level_active`` (medians of the
+        eroded classes after drift correction), ``grey_level_carbon_binder`` (3 phases: median of
+        the middle class, the apparent level, above the bulk level when the binder is thin),
+        ``noise_sigma`` (grey units), ``contrast_to_noise`` (active vs pore), ``blur_sigma_vox``
+        (3 phases: edge width of the denoised image), ``drift_amplitudes`` (relative gain, half
+        peak-to-peak, per axis z, y, x), ``drift_amplitude``, ``drift_axis``. `segment_particles`
+        copies them into the Dataset attrs.
     """
     from skimage.filters import threshold_multiotsu, threshold_otsu
     arr = _as_volume("image", image, dtypes=(np.integer, np.floating))
@@ -1593,7 +1597,7 @@ def phases_from_greyscale(
                         **{k: image.attrs[k] for k in ("source", "source_sha256") if isinstance(image, xr.DataArray) and k in image.attrs}
                         ).rename("phase")
 
-
+# %% ../nbs/03_microstructure.ipynb #e5a1c2b3
 def phases_from_labels(labels, label_table: Mapping[int, int], *, voxel_size_m: float | None = None) -> xr.DataArray:
     """Map an already-labelled volume to phase codes.
 
@@ -1750,7 +1754,7 @@ def segment_particles(
     ds.attrs["min_particle_diameter_m"] = min_particle_diameter_m
     return ds
 
-
+# %% ../nbs/03_microstructure.ipynb #f6b2d3c4
 def match_particles(truth, seg, *, iou_threshold: float = 0.5) -> dict:
     """Match segmented particles to ground-truth ones by intersection over union.
 
