@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -22,12 +23,15 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 import electrode_design
+from .conventions import InputFileError, ParameterError, check_number, variable
+
+logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['LogNormal', 'Mixture', 'generate_electrode', 'tortuosity_factor', 'characterise', 'single_sphere', 'rough_sphere',
-           'cracked_sphere', 'isolated_spheres', 'reverse_electrode', 'read_volume', 'phases_from_greyscale',
-           'phases_from_labels', 'segment_particles', 'match_particles', 'synthetic_ct', 'plot_slices', 'plot_psd',
-           'plot_profile']
+__all__ = ['logger', 'LogNormal', 'Mixture', 'generate_electrode', 'tortuosity_factor', 'characterise', 'single_sphere',
+           'rough_sphere', 'cracked_sphere', 'isolated_spheres', 'reverse_electrode', 'read_volume',
+           'phases_from_greyscale', 'phases_from_labels', 'segment_particles', 'match_particles', 'synthetic_ct',
+           'plot_slices', 'plot_psd', 'plot_profile']
 
 # %% ../nbs/03_microstructure.ipynb #46b064a2
 _PHASE_NAMES = {0: "non-solid (pore + carbon-binder)", 1: "active material", 2: "carbon-binder"}
@@ -39,7 +43,7 @@ def _rng(seed) -> np.random.Generator:
         return seed
     if seed is None or isinstance(seed, (int, np.integer)):
         return np.random.default_rng(seed)
-    raise TypeError(f"seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}")
+    raise ParameterError(f"seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}")
 
 
 def _seed_repr(seed):
@@ -50,23 +54,13 @@ def _seed_repr(seed):
 
 
 def _validate_length(name: str, value, *, lo: float = 0.0, hi: float = 1e-2) -> float:
-    "A positive physical length in metres, within (lo, hi]."
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number in metres, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value <= lo or value > hi:
-        raise ValueError(f"{name} must be a length in metres in ({lo:g}, {hi:g}], got {value!r}"
-                         " (give SI metres, e.g. 8e-6 for 8 µm)")
-    return value
+    "A positive physical length in metres, within (lo, hi]; `ParameterError` otherwise."
+    return check_number(name, value, unit="m", low=lo, high=hi, hint="give SI metres, e.g. 8e-6 for 8 µm")
 
 
 def _validate_fraction(name: str, value, *, lo: float = 0.0, hi: float = 1.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value <= lo or value >= hi:
-        raise ValueError(f"{name} must lie in ({lo:g}, {hi:g}), got {value!r}")
-    return value
+    "A number in the open interval (lo, hi); `ParameterError` otherwise."
+    return check_number(name, value, low=lo, high=hi, high_inclusive=False)
 
 
 def _voxel_size_of(obj, voxel_size_m) -> float:
@@ -80,7 +74,7 @@ def _voxel_size_of(obj, voxel_size_m) -> float:
             return float(obj.attrs["voxel_size_um"]) * 1e-6
         if "z" in obj.coords and obj.sizes["z"] > 1:
             return float(obj["z"][1] - obj["z"][0])
-    raise ValueError("voxel_size_m is missing: pass voxel_size_m=<metres> (e.g. 0.5e-6) or an "
+    raise ParameterError("voxel_size_m is missing: pass voxel_size_m=<metres> (e.g. 0.5e-6) or an "
                      "xarray object with a voxel_size_m attribute")
 
 
@@ -88,14 +82,18 @@ def _as_volume(name: str, image, *, dtypes: tuple = ()) -> np.ndarray:
     "A 3-D numpy array from an ndarray or DataArray, with a dtype check."
     arr = image.values if isinstance(image, xr.DataArray) else image
     if not isinstance(arr, np.ndarray):
-        raise TypeError(f"{name} must be a 3-D numpy array or xarray.DataArray, got {type(image).__name__}")
+        raise ParameterError(f"{name} must be a 3-D numpy array or xarray.DataArray, got {type(image).__name__}")
+    if arr.size == 0:
+        raise ParameterError(f"{name} is empty (shape {arr.shape}); give a 3-D volume with voxels")
     if arr.ndim != 3:
-        raise ValueError(f"{name} must be 3-D (z, y, x), got shape {arr.shape}")
+        raise ParameterError(f"{name} must be 3-D (z, y, x), got shape {arr.shape}")
     if min(arr.shape) < 2:
-        raise ValueError(f"{name} must have at least 2 voxels along each axis, got shape {arr.shape}")
+        raise ParameterError(f"{name} must have at least 2 voxels along each axis, got shape {arr.shape}")
     if dtypes and not any(np.issubdtype(arr.dtype, d) for d in dtypes):
         kinds = {np.integer: "integer", np.floating: "floating", np.bool_: "bool"}
-        raise TypeError(f"{name} has dtype {arr.dtype}, expected {' or '.join(kinds.get(d, str(d)) for d in dtypes)}")
+        raise ParameterError(f"{name} has dtype {arr.dtype}, expected {' or '.join(kinds.get(d, str(d)) for d in dtypes)}"
+                             + (" (a boolean mask is not a greyscale image: map it with phases_from_labels)"
+                                if arr.dtype == bool else ""))
     return arr
 
 
@@ -190,29 +188,29 @@ def _validate_size(name: str, spec, voxel_size_m: float):
     "Check a size spec; return its smallest and largest possible diameter."
     if isinstance(spec, Mixture):
         if len(spec.components) != len(spec.volume_fractions) or len(spec.components) == 0:
-            raise ValueError(f"{name}: Mixture needs one volume fraction per component, got "
+            raise ParameterError(f"{name}: Mixture needs one volume fraction per component, got "
                              f"{len(spec.components)} components and {len(spec.volume_fractions)} fractions")
         w = np.asarray(spec.volume_fractions, float)
         if np.any(w < 0) or w.sum() <= 0:
-            raise ValueError(f"{name}: Mixture volume_fractions must be >= 0 with a positive sum, got {spec.volume_fractions}")
+            raise ParameterError(f"{name}: Mixture volume_fractions must be >= 0 with a positive sum, got {spec.volume_fractions}")
         ranges = [_validate_size(name, c, voxel_size_m) for c, wi in zip(spec.components, w) if wi > 0]
         return min(r[0] for r in ranges), max(r[1] for r in ranges)
     if isinstance(spec, LogNormal):
         _validate_length(f"{name}.median_m", spec.median_m)
         if not (0 <= spec.sigma < 2):
-            raise ValueError(f"{name}.sigma must be in [0, 2), got {spec.sigma!r}")
+            raise ParameterError(f"{name}.sigma must be in [0, 2), got {spec.sigma!r}")
         lo = spec.min_m if spec.min_m is not None else spec.median_m * math.exp(-2.5 * spec.sigma)
         hi = spec.max_m if spec.max_m is not None else spec.median_m * math.exp(2.5 * spec.sigma)
         rng_ = (lo, hi)
     elif isinstance(spec, (list, tuple, np.ndarray)):
         if len(spec) == 0:
-            raise ValueError(f"{name} is an empty list; give at least one diameter in metres")
+            raise ParameterError(f"{name} is an empty list; give at least one diameter in metres")
         vals = [_validate_length(f"{name}[{i}]", v) for i, v in enumerate(spec)]
         rng_ = (min(vals), max(vals))
     else:
         rng_ = (_validate_length(name, spec),) * 2
     if rng_[0] < 3 * voxel_size_m:
-        raise ValueError(f"{name}: smallest diameter {rng_[0]:.3g} m is under 3 voxels of {voxel_size_m:.3g} m; "
+        raise ParameterError(f"{name}: smallest diameter {rng_[0]:.3g} m is under 3 voxels of {voxel_size_m:.3g} m; "
                          "use a smaller voxel_size_m or larger particles")
     return rng_
 
@@ -421,30 +419,30 @@ def generate_electrode(
     thickness_m = _validate_length("thickness_m", thickness_m)
     if isinstance(width_m, (tuple, list)):
         if len(width_m) != 2:
-            raise ValueError(f"width_m must be a number or a (y, x) pair in metres, got {width_m!r}")
+            raise ParameterError(f"width_m must be a number or a (y, x) pair in metres, got {width_m!r}")
         wy, wx = (_validate_length("width_m", w) for w in width_m)
     else:
         wy = wx = _validate_length("width_m", width_m)
     phi = _validate_fraction("active_volume_fraction", active_volume_fraction)
     if phi > 0.60:
-        raise ValueError(f"active_volume_fraction={phi} cannot be packed with contact-constrained "
+        raise ParameterError(f"active_volume_fraction={phi} cannot be packed with contact-constrained "
                          "random addition of spheres; expected <= 0.60 (random close packing is ~0.64)")
     tol = _validate_fraction("tolerance", tolerance, hi=0.2)
     overlap = float(overlap)
     if not 0.0 <= overlap <= 0.3:
-        raise ValueError(f"overlap must be in [0, 0.3] (fraction of the sum of radii), got {overlap!r}")
+        raise ParameterError(f"overlap must be in [0, 0.3] (fraction of the sum of radii), got {overlap!r}")
     dmin, dmax = _validate_size("diameter_m", diameter_m, v)
     top_layer_m = float(top_layer_m)
     if top_layer_m < 0 or top_layer_m >= thickness_m:
-        raise ValueError(f"top_layer_m must be in [0, thickness_m={thickness_m:g}) m, got {top_layer_m!r}")
+        raise ParameterError(f"top_layer_m must be in [0, thickness_m={thickness_m:g}) m, got {top_layer_m!r}")
     if top_layer_m > 0:
         if top_diameter_m is None:
-            raise ValueError("top_diameter_m is required when top_layer_m > 0 (the size class next to the separator)")
+            raise ParameterError("top_diameter_m is required when top_layer_m > 0 (the size class next to the separator)")
         tmin, tmax = _validate_size("top_diameter_m", top_diameter_m, v)
         dmax = max(dmax, tmax)
     shape = tuple(int(round(L / v)) for L in (thickness_m, wy, wx))
     if dmax > min(thickness_m, wy, wx):
-        raise ValueError(f"diameter_m: largest diameter {dmax:.3g} m exceeds the smallest box edge "
+        raise ParameterError(f"diameter_m: largest diameter {dmax:.3g} m exceeds the smallest box edge "
                          f"{min(thickness_m, wy, wx):.3g} m; enlarge thickness_m/width_m")
     rng = _rng(seed)
     n_vox = int(np.prod(shape))
@@ -465,7 +463,7 @@ def generate_electrode(
             if reached or n_in < len(d):  # target reached, or no room for the next sphere
                 break
         if not reached:
-            raise ValueError(
+            raise ParameterError(
                 f"active_volume_fraction={phi} could not be packed: stopped at "
                 f"{painter.count / n_vox:.3f} (no room for another touching sphere); lower the target "
                 "or increase overlap")
@@ -497,7 +495,7 @@ def generate_electrode(
             if abs(frac - phi) <= tol / 4:
                 break
     if abs(frac - phi) > tol:
-        raise ValueError(f"active_volume_fraction={phi} not reached within tolerance={tol}: got {frac:.4f}; "
+        raise ParameterError(f"active_volume_fraction={phi} not reached within tolerance={tol}: got {frac:.4f}; "
                          "use a larger box or smaller particles")
     rad = rad * scale
     params = {
@@ -527,7 +525,7 @@ def generate_electrode(
         ds = characterise(ds, tortuosity=False)
     return ds
 
-
+# %% ../nbs/03_microstructure.ipynb #c7d3e4f5
 def _nominal_diameter(spec) -> float:
     "The number that names a size class: the diameter, list median, or volume-weighted mean."
     if isinstance(spec, LogNormal):
@@ -783,12 +781,12 @@ def tortuosity_factor(mask, *, axis: int = 0, method: str = "fv", tol: float = 1
     t0 = time.perf_counter()
     mask = _as_volume("mask", mask, dtypes=(np.bool_,))
     if axis not in (0, 1, 2):
-        raise ValueError(f"axis must be 0, 1 or 2, got {axis!r}")
+        raise ParameterError(f"axis must be 0, 1 or 2, got {axis!r}")
     if method not in ("fv", "porespy"):
-        raise ValueError(f"method must be 'fv' or 'porespy', got {method!r}")
+        raise ParameterError(f"method must be 'fv' or 'porespy', got {method!r}")
     porosity = float(mask.mean())
     if porosity == 0:
-        raise ValueError("mask has no voxels of the phase; tortuosity is undefined")
+        raise ParameterError("mask has no voxels of the phase; tortuosity is undefined")
     if method == "porespy":
         import porespy as ps
         r = ps.simulations.tortuosity_fd(mask, axis=axis, tol=tol)
@@ -822,7 +820,7 @@ def tortuosity_factor(mask, *, axis: int = 0, method: str = "fv", tol: float = 1
 
 # %% ../nbs/03_microstructure.ipynb #2ee2c8b9
 def _var(values, dims, units, long_name, **extra):
-    return xr.DataArray(values, dims=dims, attrs={"units": units, "long_name": long_name, **extra})
+    return xr.DataArray(variable(dims, values, units, long_name, **extra))
 
 
 def characterise(
@@ -858,7 +856,7 @@ def characterise(
         of each step.
     """
     if not isinstance(ds, xr.Dataset) or "phase" not in ds or "particle" not in ds:
-        raise TypeError("ds must be an xarray.Dataset with 'phase' and 'particle' variables "
+        raise ParameterError("ds must be an xarray.Dataset with 'phase' and 'particle' variables "
                         f"(kind='microstructure'), got {type(ds).__name__}")
     v = _voxel_size_of(ds, None)
     phase = _as_volume("ds.phase", ds["phase"].values, dtypes=(np.integer,))
@@ -866,7 +864,7 @@ def characterise(
     if diffusivity_m2_s is not None:
         diffusivity_m2_s = float(diffusivity_m2_s)
         if not (0 < diffusivity_m2_s < 1e-6):
-            raise ValueError(f"diffusivity_m2_s must be a solid diffusivity in m²/s in (0, 1e-6), got {diffusivity_m2_s!r}")
+            raise ParameterError(f"diffusivity_m2_s must be a solid diffusivity in m²/s in (0, 1e-6), got {diffusivity_m2_s!r}")
     if min_particle_diameter_m is None:
         min_particle_diameter_m = float(ds.attrs.get("min_particle_diameter_m", 1.5e-6))
     min_particle_diameter_m = _validate_length("min_particle_diameter_m", min_particle_diameter_m)
@@ -1007,9 +1005,9 @@ def _particle_box(diameter_m, voxel_size_m, margin_vox):
     v = _validate_length("voxel_size_m", voxel_size_m, hi=1e-4)
     d = _validate_length("diameter_m", diameter_m)
     if d < 3 * v:
-        raise ValueError(f"diameter_m={d:g} m is under 3 voxels of voxel_size_m={v:g} m")
+        raise ParameterError(f"diameter_m={d:g} m is under 3 voxels of voxel_size_m={v:g} m")
     if int(margin_vox) < 1:
-        raise ValueError(f"margin_vox must be an integer >= 1, got {margin_vox!r}")
+        raise ParameterError(f"margin_vox must be an integer >= 1, got {margin_vox!r}")
     n = int(math.ceil(d / v)) + 2 * int(margin_vox)
     c = n / 2
     g = (np.arange(n) + 0.5 - c)
@@ -1049,7 +1047,7 @@ def rough_sphere(
     roughness_m = _validate_length("roughness_m", roughness_m)
     correlation_m = _validate_length("correlation_m", correlation_m)
     if roughness_m > 0.25 * diameter_m:
-        raise ValueError(f"roughness_m={roughness_m:g} m must be <= a quarter of diameter_m={diameter_m:g} m")
+        raise ParameterError(f"roughness_m={roughness_m:g} m must be <= a quarter of diameter_m={diameter_m:g} m")
     margin_vox = max(int(margin_vox), int(math.ceil(3 * roughness_m / voxel_size_m)) + 1)
     v, d, n, c, r = _particle_box(diameter_m, voxel_size_m, margin_vox)
     rng = _rng(seed)
@@ -1100,13 +1098,13 @@ def cracked_sphere(
         Spherical internal voids.
     """
     if kind not in ("internal", "surface"):
-        raise ValueError(f"kind must be 'internal' or 'surface', got {kind!r}")
+        raise ParameterError(f"kind must be 'internal' or 'surface', got {kind!r}")
     if int(n_cracks) < 0 or int(n_voids) < 0:
-        raise ValueError(f"n_cracks and n_voids must be >= 0, got n_cracks={n_cracks!r}, n_voids={n_voids!r}")
+        raise ParameterError(f"n_cracks and n_voids must be >= 0, got n_cracks={n_cracks!r}, n_voids={n_voids!r}")
     v, d, n, c, r = _particle_box(diameter_m, voxel_size_m, margin_vox)
     crack_width_m = _validate_length("crack_width_m", crack_width_m)
     if crack_width_m < v:
-        raise ValueError(f"crack_width_m={crack_width_m:g} m is under one voxel ({v:g} m)")
+        raise ParameterError(f"crack_width_m={crack_width_m:g} m is under one voxel ({v:g} m)")
     length = _validate_length("crack_length_m", crack_length_m) if crack_length_m is not None else d / 2
     depth = _validate_length("depth_m", depth_m) if depth_m is not None else d / 4
     rng = _rng(seed)
@@ -1200,10 +1198,10 @@ def isolated_spheres(
         active_volume_fraction = _validate_fraction("active_volume_fraction", active_volume_fraction, hi=0.6)
     r_vox = int(round(d / 2 / v))
     if d < 4 * v:
-        raise ValueError(f"diameter_m={d:g} m is under 4 voxels of voxel_size_m={v:g} m: use smaller voxels")
+        raise ParameterError(f"diameter_m={d:g} m is under 4 voxels of voxel_size_m={v:g} m: use smaller voxels")
     shape = [int(round(length / v)), int(round(wy / v)), int(round(wx / v))]
     if min(shape) < 2 * r_vox + 1:
-        raise ValueError(f"the box {[n * v for n in shape]} m is narrower than one sphere of diameter {2 * r_vox * v:g} m")
+        raise ParameterError(f"the box {[n * v for n in shape]} m is narrower than one sphere of diameter {2 * r_vox * v:g} m")
     # PoreSpy's clearance is added to the centre distance 2r; a ball of integer radius r
     # reaches r voxels out, so a gap of g voxels between surfaces needs clearance g + 1
     clearance = int(math.ceil(gap / v - 1e-9)) + 1
@@ -1212,7 +1210,7 @@ def isolated_spheres(
                                            edges="contained", smooth=False, seed=seed)
     label, n = ndi.label(spheres, structure=np.ones((3, 3, 3), dtype=bool))
     if n == 0:
-        raise ValueError(f"no sphere of diameter {2 * r_vox * v:g} m fits in the box {[n_ * v for n_ in shape]} m")
+        raise ParameterError(f"no sphere of diameter {2 * r_vox * v:g} m fits in the box {[n_ * v for n_ in shape]} m")
     counts = np.bincount(label.ravel())[1:]
     if counts.min() != counts.max():  # two balls touching would form one larger component
         raise RuntimeError(f"spheres touch ({counts.max()} vs {counts.min()} voxels per component): increase gap_m")
@@ -1242,7 +1240,7 @@ def isolated_spheres(
 def reverse_electrode(ds: xr.Dataset) -> xr.Dataset:
     """Flip a microstructure through its thickness (collector ↔ separator)."""
     if not isinstance(ds, xr.Dataset) or "phase" not in ds or ds.attrs.get("kind") != "microstructure":
-        raise TypeError(f"ds must be a kind='microstructure' Dataset, got {type(ds).__name__}")
+        raise ParameterError(f"ds must be a kind='microstructure' Dataset, got {type(ds).__name__}")
     v = _voxel_size_of(ds, None)
     thickness = ds.sizes["z"] * v
     out = ds.copy()
@@ -1319,34 +1317,42 @@ def read_volume(
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"path {str(path)!r} is not a file")
+        raise InputFileError(f"path {str(path)!r} is not a file")
     if thickness_axis not in (0, 1, 2):
-        raise ValueError(f"thickness_axis must be 0, 1 or 2 (an axis of the file), got {thickness_axis!r}")
+        raise ParameterError(f"thickness_axis must be 0, 1 or 2 (an axis of the file), got {thickness_axis!r}")
     if collector_at not in ("start", "end"):
-        raise ValueError(f"collector_at must be 'start' or 'end', got {collector_at!r}")
+        raise ParameterError(f"collector_at must be 'start' or 'end', got {collector_at!r}")
     suffix = path.suffix.lower()
     meta_v = None
-    if suffix in (".tif", ".tiff"):
-        import tifffile
-        with tifffile.TiffFile(path) as tif:
-            arr = tif.asarray()
-            meta_v = _tiff_voxel_size(tif)
-    elif suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
+    if suffix in (".tif", ".tiff", ".npy"):
+        try:
+            if suffix == ".npy":
+                arr = np.load(path, allow_pickle=False)
+            else:
+                import tifffile
+                with tifffile.TiffFile(path) as tif:
+                    arr = tif.asarray()
+                    meta_v = _tiff_voxel_size(tif)
+        except (OSError, ValueError) as e:  # tifffile.TiffFileError is a ValueError
+            raise InputFileError(f"{path.name!r} cannot be read as a {suffix[1:].upper()} volume ({e}); "
+                                 "export the volume as a TIFF stack, .npy or raw file") from None
     else:
         if shape is None or dtype is None:
-            raise ValueError(f"raw file {path.name!r}: shape and dtype are required, got shape={shape!r}, dtype={dtype!r}")
+            raise InputFileError(f"raw file {path.name!r}: shape and dtype are required, got shape={shape!r}, dtype={dtype!r}")
         dt = np.dtype(dtype)
         expected = int(np.prod(shape)) * dt.itemsize
         size = path.stat().st_size
         if size != expected:
-            raise ValueError(f"raw file {path.name!r} has {size} bytes, but shape={tuple(shape)} and dtype={dt} need {expected}")
+            raise InputFileError(f"raw file {path.name!r} has {size} bytes, but shape={tuple(shape)} and dtype={dt} need {expected}")
         arr = np.fromfile(path, dtype=dt).reshape(shape)
+    if arr.dtype.kind not in "biuf" or arr.size == 0:
+        raise InputFileError(f"{path.name!r} holds {arr.size} voxels of dtype {arr.dtype}; expected a non-empty "
+                             "integer, boolean or real-valued volume")
     if arr.ndim != 3:
-        raise ValueError(f"{path.name!r} holds a {arr.ndim}-D array of shape {arr.shape}; expected a 3-D volume")
+        raise InputFileError(f"{path.name!r} holds a {arr.ndim}-D array of shape {arr.shape}; expected a 3-D volume")
     if voxel_size_m is None:
         if meta_v is None:
-            raise ValueError(f"voxel_size_m is missing and {path.name!r} has no voxel-size metadata; "
+            raise ParameterError(f"voxel_size_m is missing and {path.name!r} has no voxel-size metadata; "
                              "pass voxel_size_m=<metres> (e.g. 0.398e-6)")
         voxel_size_m = meta_v
     v = _validate_length("voxel_size_m", voxel_size_m, hi=1e-3)
@@ -1358,6 +1364,122 @@ def read_volume(
     return _image_array(arr, v, long_name="tomography volume", units="1",
                         source=path.name, source_sha256=_sha256(path),
                         thickness_axis=thickness_axis, collector_at=collector_at).rename("image")
+
+# %% ../nbs/03_microstructure.ipynb #5c0f3e1a
+def _slice_medians(f: np.ndarray, mask: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    "Median of `f` over `mask` in each slice along `axis`, and the voxel count."
+    fm, mm = np.moveaxis(f, axis, 0), np.moveaxis(mask, axis, 0)
+    med, cnt = np.zeros(f.shape[axis]), np.zeros(f.shape[axis])
+    for i in range(f.shape[axis]):
+        x = fm[i][mm[i]]
+        cnt[i] = x.size
+        if x.size:
+            med[i] = np.median(x)
+    return med, cnt
+
+
+def _smooth_trend(med: np.ndarray, ok: np.ndarray, w: np.ndarray, degree: int) -> np.ndarray:
+    "Weighted polynomial fit of per-slice medians over the slices `ok`; held constant beyond them."
+    t = np.linspace(-1.0, 1.0, med.size)
+    tc = np.clip(t, t[ok].min(), t[ok].max())
+    return np.polyval(np.polyfit(t[ok], med[ok], degree, w=np.sqrt(w[ok])), tc)
+
+
+def _correct_drift(f: np.ndarray, fs: np.ndarray, dark: np.ndarray, bright: np.ndarray, *, degree: int = 2,
+                   min_count: int = 20):
+    """Remove a smooth affine trend of the grey levels along each axis, in place.
+
+    Per slice, the medians of the dark (pore) and bright (active) cores give an offset
+    o(s) and a gain g(s) = (bright - dark) / mean; f <- (f - o) / g + mean dark level.
+    An axis along which both cores fill fewer than half the slices is left alone (amplitude 0).
+    Returns the relative gain amplitude (half peak-to-peak) per axis."""
+    amp = []
+    for axis in range(3):
+        (mb, nb), (md, nd) = _slice_medians(fs, bright, axis), _slice_medians(fs, dark, axis)
+        ok = (nb >= min_count) & (nd >= min_count)
+        if ok.sum() < max(degree + 2, 0.5 * ok.size):  # both phases in too few slices: no estimate
+            amp.append(0.0)
+            continue
+        tb, td = _smooth_trend(mb, ok, nb, degree), _smooth_trend(md, ok, nd, degree)
+        gain = (tb - td) / max(float(np.mean(tb - td)), 1e-12)
+        shape = [1, 1, 1]
+        shape[axis] = -1
+        g, o = gain.reshape(shape).astype(np.float32), td.reshape(shape).astype(np.float32)
+        for a in (f, fs):
+            a -= o
+            a /= g
+            a += np.float32(td.mean())
+        amp.append(float(gain.max() - gain.min()) / 2)
+    return amp
+
+
+def _noise_sigma(f: np.ndarray, fs: np.ndarray, pure: np.ndarray, sigma_vox: float) -> float:
+    "Grey-level noise from the high-pass f - G_sigma f inside uniform regions (MAD)."
+    hp = (f - fs)[pure]
+    if hp.size < 100 or sigma_vox <= 0:
+        return float("nan")
+    imp = np.zeros((9, 9, 9), np.float32)
+    imp[4, 4, 4] = 1.0
+    gain = float(np.sqrt(((imp - ndi.gaussian_filter(imp, sigma_vox)) ** 2).sum()))
+    return float(1.4826 * np.median(np.abs(hp - np.median(hp))) / gain)
+
+
+def _fit_blur(fs: np.ndarray, active: np.ndarray, lo: float, hi: float, crop: int = 96) -> float:
+    "Gaussian width (voxels) of the edges of `active` in `fs`: grid fit in a band of ±3 voxels."
+    sl = tuple(slice(max(0, (n - crop) // 2), max(0, (n - crop) // 2) + crop) for n in fs.shape)
+    a, f = active[sl], fs[sl]
+    band = (ndi.distance_transform_edt(~a) <= 3) & (ndi.distance_transform_edt(a) <= 3)
+    if not band.any():
+        return 1.0
+    a32 = a.astype(np.float32)
+    grid = np.arange(0.5, 3.01, 0.1)
+    cost = [np.median(np.abs(f - lo - (hi - lo) * ndi.gaussian_filter(a32, s))[band]) for s in grid]
+    return float(grid[int(np.argmin(cost))])
+
+
+def _pv_three_phase(fs, levels, blur, *, min_vox, iterations=1, z_lo=(1.5, 0.17), z_hi=(2.5, 0.3),
+                    trim_spreads=2.0):
+    """Active / carbon-binder masks that account for partial volume (see the text above).
+
+    Active: the sub-voxel active fraction from inverting the blurred edge profile
+    f = L + (L_a - L) Φ(d / σ) exceeds one half; L is the pore level, or where carbon-binder was
+    found nearby, the local mix of pore and carbon-binder levels. Carbon-binder: non-active
+    voxels whose grey level exceeds what the blurred active fraction over pore explains, by
+    hysteresis between max(k_lo s0, a_lo Δ) and max(k_hi s0, a_hi Δ); s0 the spread of that
+    residual in the pore, Δ = carbon-binder − pore level. Last, edge voxels of the active phase
+    whose residual is below −trim_spreads s0 move to carbon-binder."""
+    from scipy.special import ndtri
+    from skimage.filters import apply_hysteresis_threshold
+    lp, lc, la = levels
+    level = np.float32(lp)
+    for it in range(iterations + 1):
+        occ = np.clip(0.5 + blur * ndtri(np.clip((fs - level) / (la - level), 1e-4, 1 - 1e-4)), 0, 1).astype(np.float32)
+        active = ~_remove_specks(~_remove_specks(occ > 0.5, min_vox)[0], min_vox)[0]
+        occ[active & (occ <= 0.5)] = 1.0
+        occ[~active & (occ > 0.5)] = 0.0
+        resid = fs - lp - (la - lp) * ndi.gaussian_filter(occ, blur)
+        if it == 0:  # the residual's pore mode and spread (lower half: no carbon-binder in it)
+            x = resid[~active & (fs < 0.5 * (lp + lc))][::7]
+            h, e = np.histogram(x, bins=200, range=tuple(np.percentile(x, [1, 99])))
+            i = int(np.argmax(ndi.gaussian_filter1d(h.astype(float), 2)))
+            mode = 0.5 * (e[i] + e[i + 1])
+            spread = float(np.sqrt(np.mean((x[x < mode] - mode) ** 2)))
+            lo = mode + max(z_lo[0] * spread, z_lo[1] * (lc - lp))
+            hi = mode + max(z_hi[0] * spread, z_hi[1] * (lc - lp))
+        resid[active] = -np.inf
+        cbd = _remove_specks(apply_hysteresis_threshold(resid, lo, hi), min_vox)[0]
+        if it == iterations:
+            break
+        w = ndi.gaussian_filter(cbd.astype(np.float32), 1.5)
+        w /= np.maximum(ndi.gaussian_filter((~active).astype(np.float32), 1.5), 1e-3)
+        level = (lp + (lc - lp) * np.clip(w, 0.0, 1.0)).astype(np.float32)
+    # trim: edge voxels of the active phase far darker than the blurred active phase predicts
+    # (a thin carbon-binder neck between two close particles reads as active) go to carbon-binder
+    occ[~active] = np.minimum(occ[~active], 0.5)
+    resid = fs - lp - (la - lp) * ndi.gaussian_filter(occ, blur)
+    trim = active & ~ndi.binary_erosion(active) & (resid < -trim_spreads * spread)
+    return active & ~trim, cbd | trim, {"residual_spread": spread, "carbon_binder_thresholds": [float(lo), float(hi)],
+                                        "trimmed_voxels": int(trim.sum())}
 
 # %% ../nbs/03_microstructure.ipynb #472b21c6
 def _remove_specks(mask: np.ndarray, min_vox: int) -> tuple[np.ndarray, int]:
@@ -1377,62 +1499,105 @@ def phases_from_greyscale(
     image,
     *,
     n_phases: int = 2,
-    sigma_vox: float = 0.7,
+    sigma_vox: float | None = None,
     min_object_vox: int = 8,
+    correct_drift: bool = True,
+    partial_volume: bool = True,
     voxel_size_m: float | None = None,
 ) -> xr.DataArray:
-    """Threshold a greyscale volume into phase codes (Otsu or three-class multi-Otsu).
+    """Greyscale volume → phase codes, with drift correction and partial-volume handling.
 
     Parameters
     ----------
     image : (Z, Y, X) ndarray or DataArray of numbers
         Brighter = denser (active material brightest).
     n_phases : {2, 3}
-        2: non-solid / active (Otsu); 3: pore / carbon-binder / active (multi-Otsu).
-    sigma_vox : float
-        Gaussian denoising width in voxels (0 to skip).
+        2: non-solid / active (Otsu); 3: pore / carbon-binder / active.
+    sigma_vox : float, optional
+        Gaussian denoising width in voxels (0 to skip); default 0.7 (2 phases), 1.0 (3 phases).
     min_object_vox : int
         Solid specks and pore holes smaller than this many voxels are removed / filled.
+    correct_drift : bool
+        Estimate and remove a smooth (quadratic) trend of the grey levels along each axis.
+    partial_volume : bool
+        3 phases: the partial-volume model (active at the local mid-level, carbon-binder only
+        where the blurred active phase does not explain the grey level); False: plain
+        multi-Otsu classes.
     voxel_size_m : float, optional
         Needed when `image` is a bare array.
 
     Returns
     -------
     xarray.DataArray
-        ``phase`` (uint8 codes 0/1/2) with attrs ``thresholds`` and ``volume_fractions``.
+        ``phase`` (uint8 codes 0/1/2) with attrs ``thresholds``, ``volume_fractions`` and what
+        was estimated about the input: ``grey_level_pore`` / ``grey_level_active`` (medians of the
+        eroded classes after drift correction), ``grey_level_carbon_binder`` (3 phases: median of
+        the middle class, the apparent level, above the bulk level when the binder is thin),
+        ``noise_sigma`` (grey units), ``contrast_to_noise`` (active vs pore), ``blur_sigma_vox``
+        (3 phases: edge width of the denoised image), ``drift_amplitudes`` (relative gain, half
+        peak-to-peak, per axis z, y, x), ``drift_amplitude``, ``drift_axis``. `segment_particles`
+        copies them into the Dataset attrs.
     """
     from skimage.filters import threshold_multiotsu, threshold_otsu
     arr = _as_volume("image", image, dtypes=(np.integer, np.floating))
     v = _voxel_size_of(image, voxel_size_m)
     if n_phases not in (2, 3):
-        raise ValueError(f"n_phases must be 2 or 3, got {n_phases!r}")
-    f = arr.astype(np.float32)
+        raise ParameterError(f"n_phases must be 2 or 3, got {n_phases!r}")
+    f = arr.astype(np.float32)  # a copy: corrected in place below
     if float(f.max()) == float(f.min()):
-        raise ValueError(f"image is constant (value {float(f.min())}); it cannot be thresholded into phases")
-    if sigma_vox > 0:
-        f = ndi.gaussian_filter(f, sigma_vox)
+        raise ParameterError(f"image is constant (value {float(f.min())}); it cannot be thresholded into phases")
+    sigma_vox = (0.7 if n_phases == 2 else 1.0) if sigma_vox is None else float(sigma_vox)
+    fs = ndi.gaussian_filter(f, sigma_vox) if sigma_vox > 0 else f.copy()
+    sub = fs[::2, ::2, ::2] if fs.size > 2e6 else fs
+
+    def split(img):
+        return [float(threshold_otsu(img))] if n_phases == 2 else [float(t) for t in threshold_multiotsu(img, classes=3)]
+
+    def cores(th):
+        return (ndi.binary_erosion(fs < th[0], iterations=2), ndi.binary_erosion(fs > th[-1], iterations=2))
+
+    th = split(sub)
+    dark, bright = cores(th)
+    amp = [0.0, 0.0, 0.0]
+    if correct_drift and dark.any() and bright.any():
+        amp = _correct_drift(f, fs, dark, bright)
+        th = split(fs[::2, ::2, ::2] if fs.size > 2e6 else fs)
+        dark, bright = cores(th)
+    if not (dark.any() and bright.any()):  # tiny or nearly uniform volumes: class medians
+        dark, bright = fs < th[0], fs > th[-1]
+    lp, la = float(np.median(fs[dark])), float(np.median(fs[bright]))
+    noise = _noise_sigma(f, fs, dark | bright, sigma_vox)
+    est = {"grey_level_pore": lp, "grey_level_active": la, "noise_sigma": noise,
+           "contrast_to_noise": float((la - lp) / noise) if noise > 0 else float("nan"),
+           "drift_amplitudes": amp, "drift_amplitude": float(max(amp)), "drift_axis": "zyx"[int(np.argmax(amp))]}
     if n_phases == 2:
-        th = [float(threshold_otsu(f))]
-        active = f > th[0]
+        active = fs > th[0]
+        active, n_specks = _remove_specks(active, min_object_vox)
+        holes, n_holes = _remove_specks(~active, min_object_vox)
+        phase = (~holes).astype(np.uint8)
+    else:
+        mid = (fs > th[0]) & (fs <= th[1])
+        lc = float(np.median(fs[mid])) if mid.any() else 0.5 * (lp + la)
+        est["grey_level_carbon_binder"] = lc
+        if partial_volume:
+            blur = _fit_blur(fs, fs > 0.5 * (la + lp), lp, la)
+            active, cbd, extra = _pv_three_phase(fs, (lp, lc, la), blur, min_vox=min_object_vox)
+            est.update(blur_sigma_vox=blur, **extra)
+        else:
+            active, cbd = fs > th[1], fs > th[0]
         active, n_specks = _remove_specks(active, min_object_vox)
         holes, n_holes = _remove_specks(~active, min_object_vox)
         active = ~holes
-        phase = active.astype(np.uint8)
-    else:
-        th = [float(t) for t in threshold_multiotsu(f, classes=3)]
-        cls = np.digitize(f, th)
-        active, n_specks = _remove_specks(cls == 2, min_object_vox)
-        holes, n_holes = _remove_specks(~active, min_object_vox)
-        active = ~holes
-        phase = np.where(active, 1, np.where(cls >= 1, 2, 0)).astype(np.uint8)
+        phase = np.where(active, 1, np.where(cbd, 2, 0)).astype(np.uint8)
     fr = np.bincount(phase.ravel(), minlength=3)[:3] / phase.size
+    logger.info("phases_from_greyscale: %s", {k: est[k] for k in est if not k.endswith("amplitudes")})
     return _image_array(phase, v, units="1", long_name="phase code",
                         thresholds=th, removed_specks=n_specks, filled_holes=n_holes,
-                        volume_fractions={str(k): float(x) for k, x in enumerate(fr)},
+                        volume_fractions={str(k): float(x) for k, x in enumerate(fr)}, **est,
                         **{k: image.attrs[k] for k in ("source", "source_sha256") if isinstance(image, xr.DataArray) and k in image.attrs}
                         ).rename("phase")
 
-
+# %% ../nbs/03_microstructure.ipynb #e5a1c2b3
 def phases_from_labels(labels, label_table: Mapping[int, int], *, voxel_size_m: float | None = None) -> xr.DataArray:
     """Map an already-labelled volume to phase codes.
 
@@ -1452,14 +1617,14 @@ def phases_from_labels(labels, label_table: Mapping[int, int], *, voxel_size_m: 
     arr = _as_volume("labels", labels, dtypes=(np.integer, np.bool_))
     v = _voxel_size_of(labels, voxel_size_m)
     if not isinstance(label_table, Mapping) or not label_table:
-        raise TypeError(f"label_table must be a non-empty mapping {{label: phase code}}, got {label_table!r}")
+        raise ParameterError(f"label_table must be a non-empty mapping {{label: phase code}}, got {label_table!r}")
     bad = {k: c for k, c in label_table.items() if c not in (0, 1, 2)}
     if bad:
-        raise ValueError(f"label_table maps to phase codes {bad}; expected codes 0 (non-solid), 1 (active), 2 (carbon-binder)")
+        raise ParameterError(f"label_table maps to phase codes {bad}; expected codes 0 (non-solid), 1 (active), 2 (carbon-binder)")
     present = np.unique(arr)
     missing = [int(p) for p in present if int(p) not in label_table]
     if missing:
-        raise ValueError(f"labels contain values {missing} missing from label_table (keys {sorted(label_table)}); map every label")
+        raise ParameterError(f"labels contain values {missing} missing from label_table (keys {sorted(label_table)}); map every label")
     lut = np.zeros(int(present.max()) + 1, np.uint8)
     for k, c in label_table.items():
         if 0 <= int(k) < lut.size:
@@ -1495,6 +1660,10 @@ def _watershed_particles(solid: np.ndarray, min_distance_vox: float, smooth_vox:
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
     lab = watershed(-dts, markers, mask=solid)
     return lab.astype(np.int32)
+
+
+_INPUT_ESTIMATES = ("grey_level_pore", "grey_level_carbon_binder", "grey_level_active", "noise_sigma",
+                     "contrast_to_noise", "blur_sigma_vox", "drift_amplitudes", "drift_amplitude", "drift_axis")
 
 
 def _fill_unlabelled(lab: np.ndarray, solid: np.ndarray) -> np.ndarray:
@@ -1549,14 +1718,14 @@ def segment_particles(
     arr = _as_volume("phase", phase, dtypes=(np.integer,))
     v = _voxel_size_of(phase, voxel_size_m)
     if method not in ("watershed", "snow"):
-        raise ValueError(f"method must be 'watershed' or 'snow', got {method!r}")
+        raise ParameterError(f"method must be 'watershed' or 'snow', got {method!r}")
     if arr.max() > 2:
-        raise ValueError(f"phase has codes up to {int(arr.max())}; expected 0 (non-solid), 1 (active), 2 (carbon-binder)")
+        raise ParameterError(f"phase has codes up to {int(arr.max())}; expected 0 (non-solid), 1 (active), 2 (carbon-binder)")
     solid = arr == 1
     if not solid.any():
-        raise ValueError("phase has no active-material voxels (code 1): nothing to segment")
+        raise ParameterError("phase has no active-material voxels (code 1): nothing to segment")
     if solid.all():
-        raise ValueError("phase is active material everywhere (no pore/non-solid voxels): particles cannot be separated")
+        raise ParameterError("phase is active material everywhere (no pore/non-solid voxels): particles cannot be separated")
     min_distance_m = _validate_length("min_distance_m", min_distance_m)
     min_particle_diameter_m = _validate_length("min_particle_diameter_m", min_particle_diameter_m)
     t0 = time.perf_counter()
@@ -1579,11 +1748,13 @@ def segment_particles(
             if k in phase.attrs:
                 params[k] = phase.attrs[k]
     ds = _microstructure(arr.astype(np.uint8), lab, v, source=src, parameters=params, source_sha256=sha)
+    if isinstance(phase, xr.DataArray):  # what phases_from_greyscale estimated about the input
+        ds.attrs.update({k: phase.attrs[k] for k in _INPUT_ESTIMATES if k in phase.attrs})
     ds.attrs["segmentation_time_s"] = time.perf_counter() - t0
     ds.attrs["min_particle_diameter_m"] = min_particle_diameter_m
     return ds
 
-
+# %% ../nbs/03_microstructure.ipynb #f6b2d3c4
 def match_particles(truth, seg, *, iou_threshold: float = 0.5) -> dict:
     """Match segmented particles to ground-truth ones by intersection over union.
 
@@ -1604,7 +1775,7 @@ def match_particles(truth, seg, *, iou_threshold: float = 0.5) -> dict:
     a = truth["particle"].values if isinstance(truth, xr.Dataset) else np.asarray(truth)
     b = seg["particle"].values if isinstance(seg, xr.Dataset) else np.asarray(seg)
     if a.shape != b.shape:
-        raise ValueError(f"truth and seg must have the same shape, got {a.shape} and {b.shape}")
+        raise ParameterError(f"truth and seg must have the same shape, got {a.shape} and {b.shape}")
     na, nb = int(a.max()), int(b.max())
     m = (a > 0) | (b > 0)
     key = a[m].astype(np.int64) * (nb + 1) + b[m]
@@ -1654,14 +1825,14 @@ def synthetic_ct(
         ``image`` (float32, z, y, x) with attrs recording the settings.
     """
     if not isinstance(ds, xr.Dataset) or "phase" not in ds:
-        raise TypeError(f"ds must be a microstructure Dataset with a 'phase' variable, got {type(ds).__name__}")
+        raise ParameterError(f"ds must be a microstructure Dataset with a 'phase' variable, got {type(ds).__name__}")
     cnr = float(cnr)
     if not cnr > 0:
-        raise ValueError(f"cnr must be > 0, got {cnr!r}")
+        raise ParameterError(f"cnr must be > 0, got {cnr!r}")
     if blur_vox < 0 or cupping < 0:
-        raise ValueError(f"blur_vox and cupping must be >= 0, got blur_vox={blur_vox!r}, cupping={cupping!r}")
+        raise ParameterError(f"blur_vox and cupping must be >= 0, got blur_vox={blur_vox!r}, cupping={cupping!r}")
     if int(supersample) < 1:
-        raise ValueError(f"supersample must be an integer >= 1, got {supersample!r}")
+        raise ParameterError(f"supersample must be an integer >= 1, got {supersample!r}")
     rng = _rng(seed)
     v = _voxel_size_of(ds, None)
     phase = ds["phase"].values
@@ -1731,7 +1902,7 @@ def plot_psd(ds: xr.Dataset, *, path=None):
     """Number- and volume-weighted particle-size histograms with D10/D50/D90; returns a Figure."""
     import matplotlib.pyplot as plt
     if "equivalent_diameter" not in ds:
-        raise ValueError("ds has no per-particle table; run characterise(ds) first")
+        raise ParameterError("ds has no per-particle table; run characterise(ds) first")
     sel = ~ds["touches_edge"].values & ~ds["dead"].values
     title = None
     if not sel.any():  # a box a particle or two wide: every particle is cut by a face
@@ -1758,7 +1929,7 @@ def plot_profile(ds: xr.Dataset, *, path=None):
     """Phase volume fractions of each z layer through the thickness; returns a Figure."""
     import matplotlib.pyplot as plt
     if "volume_fraction_profile" not in ds:
-        raise ValueError("ds has no volume_fraction_profile; run characterise(ds) first")
+        raise ParameterError("ds has no volume_fraction_profile; run characterise(ds) first")
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
     z = ds["z"].values * 1e6
     for code in ds["phase_code"].values:

@@ -13,6 +13,7 @@ import pytest
 import xarray as xr
 
 from electrode_design import microstructure as ms
+from electrode_design.conventions import InputFileError, ParameterError
 from electrode_design.microstructure import (
     LogNormal, Mixture, characterise, cracked_sphere, generate_electrode, isolated_spheres, match_particles,
     phases_from_greyscale, phases_from_labels, plot_profile, plot_psd, plot_slices, read_volume,
@@ -123,24 +124,24 @@ def test_generate_overlap_bounds_pairs():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(active_volume_fraction=0.7), "active_volume_fraction=0.7"),
-    (dict(active_volume_fraction=1.5), "active_volume_fraction must lie in"),
-    (dict(diameter_m=-8e-6), "diameter_m must be a length in metres"),
+    (dict(active_volume_fraction=1.5), "active_volume_fraction: got 1.5"),
+    (dict(diameter_m=-8e-6), "diameter_m: got -8e-06; expected a number in (0, 0.01] in m"),
     (dict(diameter_m=8), "give SI metres"),
-    (dict(diameter_m="8um"), "diameter_m must be a number"),
+    (dict(diameter_m="8um"), "diameter_m: got '8um'"),
     (dict(diameter_m=1e-6), "under 3 voxels"),
     (dict(diameter_m=[]), "empty list"),
     (dict(diameter_m=20e-6, thickness_m=15e-6), "exceeds the smallest box edge"),
     (dict(top_layer_m=10e-6), "top_diameter_m is required"),
     (dict(top_layer_m=100e-6), "top_layer_m must be in"),
     (dict(overlap=0.5), "overlap must be in"),
-    (dict(voxel_size_m=0.0), "voxel_size_m must be a length"),
+    (dict(voxel_size_m=0.0), "voxel_size_m: got 0.0"),
     (dict(seed="a"), "seed must be an int"),
     (dict(width_m=(1e-5, 2e-5, 3e-5)), "width_m must be a number or a (y, x) pair"),
     (dict(diameter_m=Mixture((8e-6,), (0.5, 0.5))), "one volume fraction per component"),
     (dict(diameter_m=LogNormal(8e-6, 3.0)), "sigma must be in"),
 ])
 def test_generate_errors(kwargs, message):
-    with pytest.raises((ValueError, TypeError), match=None) as e:
+    with pytest.raises(ParameterError, match=None) as e:
         generate_electrode(**kwargs)
     assert message in str(e.value)
 
@@ -279,7 +280,7 @@ def test_dead_and_edge_flags():
 
 
 def test_characterise_errors(d8_small):
-    with pytest.raises(TypeError, match="ds must be an xarray.Dataset"):
+    with pytest.raises(ParameterError, match="ds must be an xarray.Dataset"):
         characterise(d8_small["phase"])
     with pytest.raises(ValueError, match="diffusivity_m2_s must be"):
         characterise(d8_small, diffusivity_m2_s=1.0)
@@ -346,7 +347,7 @@ def test_tortuosity_errors():
     slab[:, 3:9, :] = True
     with pytest.raises(ValueError, match="no voxels of the phase"):
         tortuosity_factor(np.zeros((4, 4, 4), bool))
-    with pytest.raises(TypeError, match="dtype float64"):
+    with pytest.raises(ParameterError, match="dtype float64"):
         tortuosity_factor(np.zeros((4, 4, 4)))
     with pytest.raises(ValueError, match="method must be"):
         tortuosity_factor(slab, method="taufactor")
@@ -392,7 +393,7 @@ def test_read_volume_formats(tmp_path):
     (dict(name="a.npy", voxel_size_m=1e-6, thickness_axis=3), "thickness_axis must be"),
     (dict(name="missing.tif", voxel_size_m=1e-6), "is not a file"),
     (dict(name="flat.npy", voxel_size_m=1e-6), "expected a 3-D volume"),
-    (dict(name="a.npy", voxel_size_m=-1.0), "voxel_size_m must be a length"),
+    (dict(name="a.npy", voxel_size_m=-1.0), "voxel_size_m: got -1.0"),
 ])
 def test_read_volume_errors(tmp_path, kwargs, message):
     a = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
@@ -416,7 +417,7 @@ def test_phases_from_labels_and_errors():
         phases_from_labels(lab, {0: 0, 1: 1}, voxel_size_m=1e-6)
     with pytest.raises(ValueError, match="expected codes 0"):
         phases_from_labels(lab, {0: 0, 1: 1, 2: 7}, voxel_size_m=1e-6)
-    with pytest.raises(TypeError, match="dtype float64"):
+    with pytest.raises(ParameterError, match="dtype float64"):
         phases_from_labels(lab.astype(float), {0: 0}, voxel_size_m=1e-6)
     with pytest.raises(ValueError, match="voxel_size_m is missing"):
         phases_from_labels(lab, {0: 0, 1: 1, 2: 2})
@@ -431,7 +432,12 @@ def test_phases_from_greyscale_three_phase():
     truth[:, :, 20:] = 1
     grey = np.array([0.0, 1.0, 0.45])[truth] + rng.normal(0, 0.08, truth.shape)
     ph = phases_from_greyscale(grey, n_phases=3, voxel_size_m=1e-6)
-    assert (ph.values == truth).mean() > 0.98
+    # the partial-volume model (tuned for thin, blurred bridges) misplaces the edges of this
+    # sharp, thick carbon-binder layer by up to one voxel, nowhere else
+    wrong = (ph.values != truth).mean(axis=(0, 1))
+    assert wrong.sum() < 2.5 and set(np.flatnonzero(wrong > 0.05)) <= {9, 10, 18, 19, 20}
+    plain = phases_from_greyscale(grey, n_phases=3, partial_volume=False, voxel_size_m=1e-6)
+    assert (plain.values == truth).mean() > 0.98
     with pytest.raises(ValueError, match="constant"):
         phases_from_greyscale(np.ones((4, 4, 4)), voxel_size_m=1e-6)
     with pytest.raises(ValueError, match="n_phases must be 2 or 3"):
@@ -468,7 +474,7 @@ def test_segment_and_ct_errors(d8_small):
         segment_particles(np.zeros((8, 8, 8), np.uint8), voxel_size_m=1e-6)
     with pytest.raises(ValueError, match="active material everywhere"):
         segment_particles(np.ones((8, 8, 8), np.uint8), voxel_size_m=1e-6)
-    with pytest.raises(TypeError, match="dtype float64"):
+    with pytest.raises(ParameterError, match="dtype float64"):
         segment_particles(np.ones((8, 8, 8)), voxel_size_m=1e-6)
     with pytest.raises(ValueError, match="method must be 'watershed' or 'snow'"):
         segment_particles(d8_small.phase, method="otsu")
@@ -476,7 +482,7 @@ def test_segment_and_ct_errors(d8_small):
         segment_particles(np.full((8, 8, 8), 7, np.uint8), voxel_size_m=1e-6)
     with pytest.raises(ValueError, match="cnr must be > 0"):
         synthetic_ct(d8_small, cnr=0)
-    with pytest.raises(TypeError, match="microstructure Dataset"):
+    with pytest.raises(ParameterError, match="microstructure Dataset"):
         synthetic_ct(d8_small.phase)
     with pytest.raises(ValueError, match="same shape"):
         match_particles(np.zeros((2, 2, 2), int), np.zeros((3, 2, 2), int))
@@ -501,7 +507,7 @@ def test_reverse_electrode(d8_small):
     back = reverse_electrode(rev)
     assert np.array_equal(back.particle.values, d8_small.particle.values)
     assert np.allclose(back.true_center_z.values, d8_small.true_center_z.values)
-    with pytest.raises(TypeError, match="kind='microstructure'"):
+    with pytest.raises(ParameterError, match="kind='microstructure'"):
         reverse_electrode(d8_small.phase)
 
 
@@ -564,3 +570,88 @@ def test_validation_nrel_full():
     assert 5e-6 < float(ds.psd_volume.sel(quantile=0.5)) < 15e-6
     assert abs(float(ds.tortuosity_factor) / 2.9378 - 1) < 1e-3  # converged: 2.937827
     assert float(ds.connected_volume_fraction) > 0.9
+
+
+# ---------------------------------------------------------------- greyscale CT phantom (partial volume, drift)
+def _phantom_module():
+    "benchmarks/make_ct_phantom.py as a module."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_ct_phantom", REPO / "benchmarks" / "make_ct_phantom.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _segment_phantom(ph, **kwargs):
+    image = ms._image_array(ph["image"].values, ph.attrs["voxel_size_m"])
+    return segment_particles(phases_from_greyscale(image, n_phases=3, **kwargs))
+
+
+def _assert_ct_targets(ph, seg, score):
+    s = score(ph, seg["phase"].values, seg["particle"].values)
+    assert abs(s["active_err"]) <= 0.01, s
+    assert abs(s["cbd_err"]) <= 0.02, s
+    assert abs(s["d50_err"]) <= 0.05, s
+    assert s["iou_share"] >= 0.9 and s["n_interior"] >= 20, s
+    return s
+
+
+def test_ct_phantom_three_phase_targets():
+    "CNR 3, σ = 1 voxel blur, 5 % drift: fractions, interior D50 and IoU within the targets; estimates in attrs."
+    pm = _phantom_module()
+    ph = pm.ct_phantom(96, seed=0, cnr=3.0)
+    assert abs(ph.attrs["active_fraction"] - 0.48) < 0.01 and abs(ph.attrs["carbon_binder_fraction"] - 0.08) < 0.002
+    seg = _segment_phantom(ph)
+    _assert_ct_targets(ph, seg, pm.score)
+    a = seg.attrs
+    assert abs(a["noise_sigma"] / ph.attrs["noise_sigma"] - 1) < 0.05
+    assert abs(a["contrast_to_noise"] - 3.0) < 0.2
+    assert abs(a["grey_level_pore"] - ph.attrs["level_pore"]) < 0.03
+    assert abs(a["grey_level_active"] - ph.attrs["level_active"]) < 0.03
+    assert abs(a["blur_sigma_vox"] - np.hypot(1.0, 1.0)) < 0.3  # phantom blur ⊕ the 1-voxel denoising
+    assert a["drift_axis"] == "z" and abs(a["drift_amplitude"] - 0.05) < 0.01
+    # the plain multi-Otsu classes make the partial-volume shell carbon-binder (the reported failure)
+    plain = pm.score(ph, *(_segment_phantom(ph, partial_volume=False, correct_drift=False, sigma_vox=0.7)[k].values
+                          for k in ("phase", "particle")))
+    assert plain["cbd_err"] > 0.05 and plain["active_err"] < -0.04
+
+
+@pytest.mark.parametrize("axis", [1, 2])
+def test_drift_correction_recovers_known_drift(axis):
+    pm = _phantom_module()
+    ph = pm.ct_phantom(80, seed=3, cnr=5.0, drift=0.08, drift_axis=axis)
+    image = ms._image_array(ph["image"].values, ph.attrs["voxel_size_m"])
+    out = phases_from_greyscale(image, n_phases=3)
+    assert out.attrs["drift_axis"] == "zyx"[axis]
+    assert abs(out.attrs["drift_amplitude"] - 0.08) < 0.01
+    assert all(a < 0.015 for k, a in enumerate(out.attrs["drift_amplitudes"]) if k != axis)
+    flat = phases_from_greyscale(ms._image_array(pm.ct_phantom(80, seed=3, cnr=5.0, drift=0.0)["image"].values, 0.4e-6),
+                                 n_phases=3)
+    assert flat.attrs["drift_amplitude"] < 0.015
+    assert abs((out.values == 1).mean() - (ph["phase"].values == 1).mean()) <= 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_validation_ct_phantom_seeds(seed):
+    pm = _phantom_module()
+    ph = pm.ct_phantom(112, seed=seed, cnr=3.0)
+    _assert_ct_targets(ph, _segment_phantom(ph), pm.score)
+
+
+def test_bad_volumes_raise_conventions_errors(tmp_path):
+    "Empty, boolean, complex and wrong-ndim volumes: one-line ParameterError / InputFileError."
+    grey = np.random.default_rng(0).random((6, 6, 6))
+    cases = [(np.zeros((0, 4, 4)), "is empty"), (grey > 0.5, "a boolean mask is not a greyscale image"),
+             (grey.astype(complex), "dtype complex128"), (grey[0], "must be 3-D")]
+    for image, message in cases:
+        with pytest.raises(ParameterError, match=message) as e:
+            phases_from_greyscale(image, voxel_size_m=1e-6)
+        assert "\n" not in str(e.value)
+    np.save(tmp_path / "c.npy", grey.astype(complex))
+    (tmp_path / "bad.tif").write_bytes(b"not a tiff")
+    for name, message in (("c.npy", "dtype complex128"), ("bad.tif", "cannot be read as a TIF volume")):
+        with pytest.raises(InputFileError, match=message):
+            read_volume(tmp_path / name, voxel_size_m=1e-6)
+    with pytest.raises(ParameterError, match="voxel_size_m: got -1"):
+        phases_from_greyscale(grey, voxel_size_m=-1)
