@@ -58,6 +58,9 @@ def _print_gitt_summary(ds, out=sys.stdout) -> None:
                if s != "ok"]
     if reasons:
         print("status details:", *reasons, sep="\n", file=out)
+    summary = str(ds.attrs.get("summary", "")).strip()
+    if summary:  # what the analysis estimated about the input: noise, sampling, assumed units
+        print("what the data told:", *(f"  {line}" for line in summary.splitlines()), sep="\n", file=out)
 
 
 def _read_ocv_reference(path) -> tuple:
@@ -129,6 +132,13 @@ def _save_microstructure(ds, name, catalog, *, metadata=None) -> None:
           f"SSA {float(attrs.get('specific_surface_area_m_1', float('nan'))):.4g} 1/m, "
           f"tortuosity {float(attrs.get('tortuosity_factor', float('nan'))):.3f}")
     print("  plots: " + ", ".join(pngs))
+    if "contrast_to_noise" in attrs:  # a greyscale volume: what segmentation estimated about it
+        levels = ", ".join(f"{phase} {float(attrs[f'grey_level_{key}']):.4g}"
+                           for phase, key in (("pore", "pore"), ("carbon-binder", "carbon_binder"), ("active", "active"))
+                           if f"grey_level_{key}" in attrs)
+        print(f"  input: grey levels {levels}; noise {float(attrs['noise_sigma']):.3g} (contrast-to-noise "
+              f"{float(attrs['contrast_to_noise']):.1f}); drift {100 * float(attrs.get('drift_amplitude', 0.0)):.1f} % "
+              f"along {attrs.get('drift_axis', 'no axis')}")
 
 
 def _diameter_spec(args):
