@@ -174,9 +174,7 @@ def _segment_file(path, name, catalog, *, voxel_size_m, labels=None, n_phases=2,
 
     timings = {}
     start = time.perf_counter()
-    volume = microstructure.read_volume(path, voxel_size_m=voxel_size_m, thickness_axis=thickness_axis,
-                                        collector_at=collector_at)
-    _check_volume(volume, path)
+    volume = _read_volume(path, voxel_size_m=voxel_size_m, thickness_axis=thickness_axis, collector_at=collector_at)
     timings["read"] = time.perf_counter() - start
     if labels:
         phase = microstructure.phases_from_labels(volume, labels)
@@ -523,6 +521,25 @@ def _warn_unlisted(catalog) -> None:
         store._refuse_if_truncated(path, store._read_raw(path))
     except store.StoreError as error:
         print(f"warning: {error}", file=sys.stderr)
+
+
+
+def _read_volume(path, **options):
+    """`microstructure.read_volume` then `_check_volume`; a truncated or unreadable file is one line, not a traceback."""
+    import pickle
+
+    from electrode_design import microstructure
+    from electrode_design.conventions import ElectrodeDesignError, InputFileError
+
+    try:
+        volume = microstructure.read_volume(path, **options)
+    except (ElectrodeDesignError, FileNotFoundError):
+        raise
+    except (EOFError, TypeError, ValueError, OSError, pickle.UnpicklingError) as error:  # numpy/tifffile
+        raise InputFileError(f"{path}: not a readable volume ({type(error).__name__}: "
+                             f"{' '.join(str(error).split())[:160]})") from None
+    _check_volume(volume, path)
+    return volume
 
 
 # %% ../nbs/09_cli.ipynb #61d69cb2

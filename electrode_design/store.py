@@ -235,12 +235,13 @@ def _read_raw(catalog: Path) -> dict:
 def _write_raw(catalog: Path, raw: dict) -> None:
     catalog.parent.mkdir(parents=True, exist_ok=True)
     tmp = catalog.with_name(f".{catalog.name}.tmp-{uuid.uuid4().hex[:8]}")
+    text = yaml.safe_dump(raw, sort_keys=True, allow_unicode=True)
     try:
-        tmp.write_text(yaml.safe_dump(raw, sort_keys=True, allow_unicode=True))
-        _keep_backup(catalog)
+        tmp.write_text(text)
         os.replace(tmp, catalog)
     finally:
         tmp.unlink(missing_ok=True)
+    _keep_backup(catalog, text)
     _record_names(catalog, raw)
 
 
@@ -286,7 +287,7 @@ _LEFTOVER_MARKS = (".tmp-", ".old-")
 
 
 def _backup_path(catalog: Path) -> Path:
-    """The last good copy of ``catalog``, written before each replace (``catalog.yml.bak``)."""
+    """The last good copy of ``catalog`` (``catalog.yml.bak``), rewritten after each write."""
     return catalog.with_name(catalog.name + ".bak")
 
 
@@ -389,13 +390,15 @@ def _record_names(catalog: Path, raw: dict) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _keep_backup(catalog: Path) -> None:
-    """Copy the current (validated) catalog to ``catalog.yml.bak`` before it is replaced."""
-    if catalog.exists():
-        bak = _backup_path(catalog)
-        tmp = bak.with_name(f".{bak.name}.tmp-{uuid.uuid4().hex[:8]}")
-        shutil.copyfile(catalog, tmp)
+def _keep_backup(catalog: Path, text: str) -> None:
+    """Keep ``catalog.yml.bak``, the last catalog written (best effort: the catalog itself is already written)."""
+    bak = _backup_path(catalog)
+    tmp = bak.with_name(f".{bak.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.write_text(text)
         os.replace(tmp, bak)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def _commit(tmp: Path, final: Path, catalog: Path, name: str, meta: dict, description: str,
@@ -598,9 +601,13 @@ def check_catalog(catalog_path=None, *, fix: bool = False) -> dict:
             report["fixed"].append(f"registered {name} ({meta['kind']}, status {meta['status']})")
         for path in map(Path, report["leftovers"]):
             final = path.with_name(path.name[1:].split(".zarr.")[0] + ".zarr") if ".zarr." in path.name else None
-            if final is not None and ".old-" in path.name and not final.exists() and final.resolve() in listed:
-                os.replace(path, final)  # a save killed between moving the old store aside and the new one in
-                report["fixed"].append(f"restored {final} from {path.name}")
+            if final is not None and ".old-" in path.name and final.resolve() in listed \
+                    and _catalog_describes(raw, final.stem, path):
+                # a save killed after moving the old store aside, before the catalog was written:
+                # the catalog still describes the old store, so the save is rolled back
+                shutil.rmtree(final, ignore_errors=True)
+                os.replace(path, final)
+                report["fixed"].append(f"restored {final} from {path.name} (the save that replaced it never completed)")
             elif path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
                 report["fixed"].append(f"removed {path}")
@@ -645,4 +652,15 @@ def rebuild_catalog(catalog_path=None) -> list[str]:
 
 def _one_line(error) -> str:
     return " ".join(str(error).split())
+
+
+
+def _catalog_describes(raw: dict, name: str, store: Path) -> bool:
+    """Whether the catalog entry ``name`` was written for ``store`` (same ``created`` stamp)."""
+    try:
+        with xr.open_zarr(store, consolidated=False) as ds:
+            created = ds.attrs.get("created")
+    except Exception:  # zarr/xarray raise many kinds for a corrupt store
+        return False
+    return created is not None and (raw["entries"].get(name, {}).get("metadata") or {}).get("created") == created
 
