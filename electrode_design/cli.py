@@ -529,13 +529,13 @@ def _read_volume(path, **options):
     import pickle
 
     from electrode_design import microstructure
-    from electrode_design.conventions import ElectrodeDesignError, InputFileError
+    from electrode_design.conventions import InputFileError
 
     try:
         volume = microstructure.read_volume(path, **options)
-    except (ElectrodeDesignError, FileNotFoundError):
+    except (ValueError, FileNotFoundError):  # the reader's own one-line messages (and numpy's)
         raise
-    except (EOFError, TypeError, ValueError, OSError, pickle.UnpicklingError) as error:  # numpy/tifffile
+    except (EOFError, TypeError, OSError, pickle.UnpicklingError) as error:  # numpy/tifffile on a damaged file
         raise InputFileError(f"{path}: not a readable volume ({type(error).__name__}: "
                              f"{' '.join(str(error).split())[:160]})") from None
     _check_volume(volume, path)
