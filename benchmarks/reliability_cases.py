@@ -91,6 +91,28 @@ def main(work: Path) -> None:
     case("generate --fraction 1.5", cli("generate", "--out", "g", "--fraction", "1.5", catalog=cat))
     case("simulate of a missing entry", cli("simulate", "nope", "--c-rate", "1", catalog=cat))
 
+    case("simulate --c-rate -1", cli("simulate", "tiny", "--c-rate", "-1", catalog=cat))
+    case("simulate --cutoff 0", cli("simulate", "tiny", "--c-rate", "1", "--cutoff", "0", catalog=cat))
+    case("generate --voxel-um 0", cli("generate", "--out", "g", "--voxel-um", "0", catalog=cat))
+    case("params of a missing file", cli("params", work / "missing.yml"))
+    case("gitt of a missing file", cli("gitt", work / "missing.csv", "--electrode", GITT / "electrode.yml", catalog=cat))
+    case("report of a missing entry", cli("report", "nope", "--out", work / "r.html", catalog=cat))
+    (work / "afile").write_text("x")
+    case("--catalog under a file (afile/catalog.yml)", cli("catalog", "list", catalog=work / "afile" / "catalog.yml"))
+    cli("generate", "--out", "doomed", "--diameter-um", "4", "--thickness-um", "8", "--width-um", "8",
+        "--voxel-um", "1", "--no-tortuosity", catalog=cat)
+    shutil.rmtree(cat.parent / "data" / "microstructure" / "doomed.zarr")
+    case("catalog show of an entry whose store was deleted", cli("catalog", "show", "doomed", catalog=cat))
+    cli("catalog", "remove", "doomed", catalog=cat)
+    ct = ROOT / "data" / "examples" / "ct_nrel_nmc" / "nmc-1-cal_generatedCBD_bridge.tif"
+    proc = subprocess.Popen([*CLI, "--catalog", str(cat), "segment", str(ct), "--voxel-um", "0.398", "--labels",
+                             "0:0,1:1,2:2", "--out", "seg"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(8.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    case("Ctrl-C (SIGINT) during segment", subprocess.CompletedProcess([], proc.returncode, out, err))
+
     # damaged catalogs: save over a result while the catalog is invalid YAML / truncated
     good = cat.read_text()
     store = cat.parent / "data" / "microstructure" / "tiny.zarr"

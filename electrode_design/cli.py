@@ -444,10 +444,13 @@ def _isolated_active_fraction(phase, particle=None) -> float:
     wet = np.isin(wet_labels, np.unique(wet_labels[-1][wet_labels[-1] > 0]))
     touching = solid & ndi.binary_dilation(wet)
     touching[-1] |= solid[-1]  # the top layer faces the separator
-    labels = ndi.label(solid)[0]
-    if particle is not None:
-        particle = np.asarray(particle)
-        labels = np.where(solid & (particle > 0), particle.astype(np.int64) + labels.max() + 1, labels)
+    if particle is None:
+        labels = ndi.label(solid)[0]
+    else:  # as `gpnp.build_cell` without interparticle diffusion: lithium stays within its particle label
+        particle = np.asarray(particle).astype(np.int64)
+        unlabelled = solid & (particle <= 0)
+        unlabelled_clusters, n = ndi.label(unlabelled)
+        labels = np.where(unlabelled, unlabelled_clusters, particle + n + 1)
     reached = np.unique(labels[touching])
     return float(np.count_nonzero(solid & ~np.isin(labels, reached)) / np.count_nonzero(solid))
 

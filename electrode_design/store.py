@@ -198,17 +198,6 @@ def save_result(ds: xr.Dataset, name: str, *, catalog_path=None, metadata: dict 
     _commit(tmp, final, catalog, name, meta, description, overwrite)  # all or nothing
     return name
 
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Move the finished store ``tmp`` to ``final``, replacing an old store atomically enough."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
 # %% ../nbs/01_store.ipynb #9ccd2446
 def _empty_raw() -> dict:
     return {"aliases": {}, "data": {}, "entries": {}, "metadata": {"description": "electrode_design results"},
@@ -373,7 +362,7 @@ def _refuse_if_truncated(catalog: Path, raw: dict, *, keep: Path | None = None) 
         bak = _backup_path(catalog)
         raise StoreError(
             f"catalog {catalog} does not list {len(names)} result(s) whose stores are on disk ({shown}): it looks "
-            f"truncated, so it was left unchanged; restore {bak} if it has them, or run `electrode-design --catalog "
+            f"truncated and is not written over; restore {bak} if it has them, or run `electrode-design --catalog "
             f"{catalog} catalog check --fix` (registers them) or `catalog rebuild`")
 
 
