@@ -158,7 +158,7 @@ def save_result(ds: xr.Dataset, name: str, *, catalog_path=None, metadata: dict 
     metadata : dict, optional
         Extra searchable metadata (scalars). Scalar dataset attrs are promoted too.
     status : str, optional
-        ``"ok"`` (default, or ``ds.attrs['status']``), ``"failed"``, ``"partial"``.
+        ``"ok"`` (default, or ``ds.attrs['status']``), ``"failed"``, ``"partial"``, ``"interrupted"``.
     overwrite : bool
         Replace an existing entry of the same name (else raise).
 

@@ -198,7 +198,7 @@ def test_ctrl_c_during_simulate_saves_the_partial_run_as_interrupted(tmp_path):
     proc = subprocess.Popen([*CLI, "--catalog", str(catalog), "simulate", "ms", "--c-rate", "0.2", "--out", "run"],
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert b"gPNP" in _read_until(proc.stderr, b"gPNP", 120)  # the time loop has started
-    time.sleep(1.0)
+    time.sleep(3.0)  # a few of its ~60 steps (the whole run takes ~25 s)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     lines = [line for line in err.decode().replace("\r", "\n").splitlines() if line.strip() and "gPNP" not in line]
