@@ -337,8 +337,19 @@ def _stores_on_disk(catalog: Path) -> dict[str, Path]:
     return found
 
 
+def _entry_stores(raw: dict, catalog: Path) -> dict[str, Path]:
+    """Each entry's store path (one pass over the data; `_store_of` for one entry)."""
+    urls = {token: (data.get("kwargs") or {}).get("url", "") for token, data in raw["data"].items()}
+    stores = {}
+    for name, entry in raw["entries"].items():
+        token = next((t for t in _tokens(entry) if t in urls), None)
+        if token is not None:
+            stores[name] = catalog.parent / urls[token].replace("{CATALOG_DIR}/", "")
+    return stores
+
+
 def _listed_stores(raw: dict, catalog: Path) -> set[Path]:
-    return {p.resolve() for p in (_store_of(raw, n, catalog) for n in raw["entries"]) if p is not None}
+    return {p.resolve() for p in _entry_stores(raw, catalog).values()}
 
 
 def _refuse_if_truncated(catalog: Path, raw: dict, *, keep: Path | None = None) -> None:
@@ -368,9 +379,8 @@ def _refuse_if_truncated(catalog: Path, raw: dict, *, keep: Path | None = None) 
 
 def _record_names(catalog: Path, raw: dict) -> None:
     """Write the sidecar of entry names and their stores (best effort: the catalog itself is already written)."""
-    stores = {n: _store_of(raw, n, catalog) for n in raw["entries"]}
-    text = json.dumps({n: os.path.relpath(p, catalog.parent) for n, p in stores.items() if p is not None},
-                      sort_keys=True, indent=0)
+    stores = _entry_stores(raw, catalog)
+    text = json.dumps({n: os.path.relpath(p, catalog.parent) for n, p in stores.items()}, sort_keys=True, indent=0)
     tmp = _names_path(catalog).with_name(f"{_names_path(catalog).name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         tmp.write_text(text)
@@ -562,11 +572,14 @@ def check_catalog(catalog_path=None, *, fix: bool = False) -> dict:
     catalog = _catalog(catalog_path)
     _check_catalog_path(catalog)
     report = {"orphans": [], "missing": [], "leftovers": [], "unreadable": [], "fixed": []}
+    if not catalog.parent.is_dir():
+        return report
     with FileLock(str(catalog) + ".lock", timeout=120):
         raw = _read_raw(catalog)
-        listed = _listed_stores(raw, catalog)
+        stores = _entry_stores(raw, catalog)
+        listed = {p.resolve() for p in stores.values()}
         for name in sorted(raw["entries"]):
-            store = _store_of(raw, name, catalog)
+            store = stores.get(name)
             if store is None or not store.exists():
                 report["missing"].append(name)
         register = {}
