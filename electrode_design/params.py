@@ -414,6 +414,8 @@ def _from_plain(cls, data: dict, where: str):
     kwargs = {}
     for key, value in data.items():
         if cls is ActiveMaterial and key in ("ocv", "diffusivity"):
+            if not isinstance(value, dict) or not all(isinstance(value.get(k), (list, tuple)) for k in ("sol", "values")):
+                raise ParameterError(f"{where}.{key}: expected a table with lists 'sol' and 'values', got {value!r:.80}")
             table = dict(value)
             table.setdefault("units", "V" if key == "ocv" else "m2 s-1")
             table.setdefault("log", key == "diffusivity")
