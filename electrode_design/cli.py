@@ -243,7 +243,7 @@ def _simulate(microstructure_name, name, catalog, *, c_rate, cutoff_V, parameter
               f"non-solid domain {nonsolid_electronic_conductivity_S_m:g} S/m")
     start = time.perf_counter()
     with warnings.catch_warnings():  # a failed run's message is printed with its status below
-        warnings.filterwarnings("ignore", category=RuntimeWarning, module="electrode_design")
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"electrode_design\.cli$")
         ds = gpnp.discharge(phase, params=cell_params, c_rate=c_rate, cutoff_V=cutoff_V, particle=particle,
                             voxel_size_m=voxel_size_m, snapshots_dod=snapshots_dod, on_failure="return", **conduction)
     _finish_simulation(ds, name, catalog, c_rate=c_rate)

@@ -1645,7 +1645,9 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
         Particle labels for the per-particle series.
     on_failure : {"raise", "return"}
         On failure raise `SolverError` (with ``partial_result``) or warn and return the
-        partial Dataset (``attrs["status"] == "failed"``).
+        partial Dataset (``attrs["status"] == "failed"``). Ctrl-C in the time loop ends the
+        run with the steps accepted so far (``attrs["status"] == "interrupted"``): returned,
+        or raised as `KeyboardInterrupt` with ``partial_result``.
     solver : dict, optional
         Overrides of the solver settings (``_SOLVER_DEFAULTS``: Newton/linear tolerances,
         update limits, step targets ``target_dsol`` on the surface SoL change and
