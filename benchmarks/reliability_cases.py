@@ -53,7 +53,7 @@ def main(work: Path) -> None:
              "--voxel-um", "1", "--no-tortuosity", catalog=cat)
     assert ms.returncode == 0, ms.stderr
     case("simulate --c-rate 1000", cli("simulate", "tiny", "--c-rate", "1000", "--out", "fast", catalog=cat))
-    case("simulate --cutoff 4.5 (above the initial OCV)", cli("simulate", "tiny", "--c-rate", "1", "--cutoff", "4.3",
+    case("simulate --cutoff 4.3 (above the initial OCV 4.27 V)", cli("simulate", "tiny", "--c-rate", "1", "--cutoff", "4.3",
                                                            "--out", "high", catalog=cat))
     base = yaml.safe_load((ROOT / "electrode_design" / "parameter_sets" / "chen2020_nmc811.yml").read_text())
     hot = dict(base, temperature_K=5000.0)
