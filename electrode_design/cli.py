@@ -76,7 +76,7 @@ def _read_ocv_reference(path) -> tuple:
 def _run_gitt(files, electrode_yaml, name, catalog, *, plot=True, columns=None, ocv_reference=None) -> str:
     from electrode_design import gitt
 
-    electrode = gitt.ElectrodeDescription.from_yaml(electrode_yaml)
+    electrode = _read_electrode(electrode_yaml)
     start = time.perf_counter()
     data = gitt.read_cycler([Path(f) for f in files], columns=columns)
     reference = _read_ocv_reference(ocv_reference) if ocv_reference else None
@@ -186,8 +186,7 @@ def _segment_file(path, name, catalog, *, voxel_size_m, labels=None, n_phases=2,
 
     timings = {}
     start = time.perf_counter()
-    volume = microstructure.read_volume(path, voxel_size_m=voxel_size_m, thickness_axis=thickness_axis,
-                                        collector_at=collector_at)
+    volume = _read_volume(path, voxel_size_m=voxel_size_m, thickness_axis=thickness_axis, collector_at=collector_at)
     timings["read"] = time.perf_counter() - start
     if labels:
         phase = microstructure.phases_from_labels(volume, labels)
@@ -228,6 +227,8 @@ def _cmd_characterise(args) -> int:
 def _simulate(microstructure_name, name, catalog, *, c_rate, cutoff_V, parameter_set="chen2020_nmc811",
               snapshots_dod=(0.2, 0.4, 0.6, 0.8), p2d: bool = False, solid_conductivity_S_m: float | None = None,
               nonsolid_electronic_conductivity_S_m: float = 0.0) -> bool:
+    import warnings
+
     import numpy as np
 
     from electrode_design import gpnp, params
@@ -240,7 +241,12 @@ def _simulate(microstructure_name, name, catalog, *, c_rate, cutoff_V, parameter
     voxel_size_m = float(ms.attrs["voxel_size_m"])
     cell_params = params.load_parameters(parameter_set) if Path(parameter_set).suffix in (".yml", ".yaml") \
         else params.parameter_set(parameter_set)
+    _check_cutoff(cell_params, cutoff_V)
+    isolated = _isolated_active_fraction(phase, particle)
     print(f"  {microstructure_name}: {phase.shape} voxels of {voxel_size_m * 1e6:g} µm, {c_rate:g}C to {cutoff_V:g} V")
+    if isolated > 0:
+        print(f"  warning: {isolated:.1%} of the active-material volume has no electrolyte contact and cannot "
+              "react: the capacity reachable is lower by that fraction")
     conduction = {} if solid_conductivity_S_m is None else {
         "solid_potential": "field", "solid_conductivity_S_m": solid_conductivity_S_m,
         "nonsolid_electronic_conductivity_S_m": nonsolid_electronic_conductivity_S_m}
@@ -248,8 +254,12 @@ def _simulate(microstructure_name, name, catalog, *, c_rate, cutoff_V, parameter
         print(f"  solid potential as a field: active material {solid_conductivity_S_m:g} S/m, "
               f"non-solid domain {nonsolid_electronic_conductivity_S_m:g} S/m")
     start = time.perf_counter()
-    ds = gpnp.discharge(phase, params=cell_params, c_rate=c_rate, cutoff_V=cutoff_V, particle=particle,
-                        voxel_size_m=voxel_size_m, snapshots_dod=snapshots_dod, on_failure="return", **conduction)
+    with warnings.catch_warnings():  # a failed run's message is printed with its status below
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"electrode_design\.cli$")
+        ds = gpnp.discharge(phase, params=cell_params, c_rate=c_rate, cutoff_V=cutoff_V, particle=particle,
+                            voxel_size_m=voxel_size_m, snapshots_dod=snapshots_dod, on_failure="return", **conduction)
+    _finish_simulation(ds, name, catalog, c_rate=c_rate)
+    ds.attrs["isolated_active_fraction"] = isolated
     ds.attrs["source"] = microstructure_name
     ds.attrs["c_rate"] = float(c_rate)
     ok = ds.attrs.get("status") == "ok"
@@ -260,7 +270,11 @@ def _simulate(microstructure_name, name, catalog, *, c_rate, cutoff_V, parameter
     dod = float(ds["depth_of_discharge"].values[-1])
     print(f"  {name}: status {ds.attrs.get('status')}, depth of discharge at the end {dod:.3f}, "
           f"{ds.sizes['time']} steps in {time.perf_counter() - start:.1f} s, "
-          f"lithium conservation error {float(ds.attrs.get('conservation_error', float('nan'))):.1e}")
+          f"lithium conservation error {float(ds.attrs.get('conservation_error', float('nan'))):.1e}"
+          + (f"; {ds.attrs.get('message')}" if ds.attrs.get("status") != "ok" and ds.attrs.get("message") else ""))
+    if ds.attrs.get("status") == "interrupted":
+        raise _Interrupted(f"interrupted (Ctrl-C): the {ds.sizes['time']} time steps computed are saved as {name!r} "
+                           "with status 'interrupted'")
     if p2d and ok:
         _print_p2d_comparison(ds, ms)
     return ok
@@ -371,6 +385,7 @@ def _cmd_catalog(args) -> int:
     if args.action in ("list", "search"):
         filters = _parse_filters(args.terms) if args.action == "search" else {}
         table = store.list_results(catalog_path=args.catalog, **filters)
+        _warn_unlisted(args.catalog)
         if table.empty:
             print("no matching entries")
             return 0
@@ -390,6 +405,8 @@ def _cmd_catalog(args) -> int:
         for var_name, var in ds.data_vars.items():
             dims = ", ".join(var.dims) or "scalar"
             print(f"  {var_name:<32} ({dims}) [{var.attrs.get('units', '?')}] {var.attrs.get('long_name', '')}")
+    elif args.action in ("check", "rebuild"):
+        return _catalog_repair(args.action, args.catalog, args.fix)
     elif args.action == "remove":
         for name in args.terms:
             store.remove_result(name, catalog_path=args.catalog)
@@ -409,6 +426,136 @@ def _cmd_params(args) -> int:
     with pd.option_context("display.width", 140, "display.max_rows", 200):
         print(table.to_string(index=False))
     return 0
+
+# %% ../nbs/09_cli.ipynb #d52f9b81
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C after the partial result was saved; its message says where (the command exits 130)."""
+
+
+def _check_cutoff(cell_params, cutoff_V: float) -> None:
+    """A cut-off at or above the initial open-circuit voltage ends a discharge before it starts: refuse it."""
+    from electrode_design.conventions import ParameterError
+
+    sol0 = cell_params.positive.sol_initial
+    ocv0 = float(cell_params.positive.material.ocv(sol0))
+    if float(cutoff_V) >= ocv0:
+        raise ParameterError(f"--cutoff: got {float(cutoff_V):g} V; expected a voltage below the initial open-circuit "
+                             f"voltage {ocv0:.3f} V (state of lithiation {sol0:g}), e.g. --cutoff 2.8")
+
+
+def _isolated_active_fraction(phase, particle=None) -> float:
+    """Fraction of the active-material volume no electrolyte reaches: particles (labels of ``particle``, else
+    6-connected clusters of phase 1) with no face on the pore space connected to the separator (top layer)."""
+    import numpy as np
+    from scipy import ndimage as ndi
+
+    solid = phase == 1
+    if not solid.any():
+        return 0.0
+    wet_labels, _ = ndi.label(phase != 1)
+    wet = np.isin(wet_labels, np.unique(wet_labels[-1][wet_labels[-1] > 0]))
+    touching = solid & ndi.binary_dilation(wet)
+    touching[-1] |= solid[-1]  # the top layer faces the separator
+    if particle is None:
+        labels = ndi.label(solid)[0]
+    else:  # as `gpnp.build_cell` without interparticle diffusion: lithium stays within its particle label
+        particle = np.asarray(particle).astype(np.int64)
+        unlabelled = solid & (particle <= 0)
+        unlabelled_clusters, n = ndi.label(unlabelled)
+        labels = np.where(unlabelled, unlabelled_clusters, particle + n + 1)
+    reached = np.unique(labels[touching])
+    return float(np.count_nonzero(solid & ~np.isin(labels, reached)) / np.count_nonzero(solid))
+
+
+def _finish_simulation(ds, name, catalog, *, c_rate: float) -> None:
+    """Refuse a run in which no step converged (nothing to save) and say why, in one line."""
+    from electrode_design.conventions import ParameterError
+
+    if ds.sizes.get("time", 0) == 0:
+        if ds.attrs.get("status") == "interrupted":
+            raise KeyboardInterrupt(f"interrupted before the first time step; nothing was saved as {name!r}")
+        raise ParameterError(f"--c-rate: no time step converged at {c_rate:g}C ({ds.attrs.get('message') or 'no reason given'}); "
+                             f"nothing was saved as {name!r}: lower the C-rate")
+
+
+def _catalog_repair(action: str, catalog, fix: bool) -> int:
+    """`catalog check [--fix]` and `catalog rebuild`."""
+    path = catalog or store.default_catalog_path()
+    if action == "rebuild":
+        names = store.rebuild_catalog(path)
+        print(f"rebuilt {path} from the stores on disk: {len(names)} entries ({', '.join(names) or 'none'}); "
+              f"the previous catalog is kept beside it")
+        return 0
+    report = store.check_catalog(path, fix=fix)
+    labels = {"orphans": "stores no entry lists", "missing": "entries whose store is missing",
+              "leftovers": "leftovers of interrupted saves", "unreadable": "stores that fail to open"}
+    for key, label in labels.items():
+        print(f"{len(report[key])} {label}" + "".join(f"\n  {item}" for item in report[key]))
+    for line in report["fixed"]:
+        print(f"fixed: {line}")
+    problems = sum(len(report[k]) for k in labels)
+    if problems and not fix:
+        print(f"run `electrode-design --catalog {path} catalog check --fix` to register the orphans and remove the "
+              "leftovers, or `catalog remove NAME` for entries whose store is gone")
+    return 0 if not problems or fix else 1
+
+
+def _check_volume(volume, path) -> None:
+    """A volume the segmentation can read: real numbers (greyscale) or integer labels, at least 2 voxels a side."""
+    import numpy as np
+
+    from electrode_design.conventions import InputFileError
+
+    dtype = np.dtype(volume.dtype)
+    if dtype == bool:
+        raise InputFileError(f"{path}: a boolean volume; save it as integer labels (e.g. np.uint8: 0 pore, 1 active) "
+                             "and pass --labels 0:0,1:1")
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise InputFileError(f"{path}: values of type {dtype}; expected a greyscale (integer or real) or label volume")
+    if volume.ndim != 3 or min(volume.shape) < 2:
+        raise InputFileError(f"{path}: a volume of shape {tuple(volume.shape)}; expected 3-D with >= 2 voxels a side")
+
+
+def _read_electrode(path):
+    """`gitt.ElectrodeDescription.from_yaml`, with a YAML syntax error as one line."""
+    import yaml
+
+    from electrode_design import gitt
+    from electrode_design.conventions import InputFileError
+
+    try:
+        return gitt.ElectrodeDescription.from_yaml(path)
+    except yaml.YAMLError as error:
+        raise InputFileError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
+
+
+def _warn_unlisted(catalog) -> None:
+    """After `catalog list`: a warning when the catalog lost entries whose stores are on disk (truncated)."""
+    path = store._catalog(catalog)
+    try:
+        store._refuse_if_truncated(path, store._read_raw(path))
+    except store.StoreError as error:
+        print(f"warning: {error}", file=sys.stderr)
+
+
+
+def _read_volume(path, **options):
+    """`microstructure.read_volume` then `_check_volume`; a truncated or unreadable file is one line, not a traceback."""
+    import pickle
+
+    from electrode_design import microstructure
+    from electrode_design.conventions import InputFileError
+
+    try:
+        volume = microstructure.read_volume(path, **options)
+    except (ValueError, FileNotFoundError):  # the reader's own one-line messages (and numpy's)
+        raise
+    except (EOFError, TypeError, OSError, pickle.UnpicklingError) as error:  # numpy/tifffile on a damaged file
+        raise InputFileError(f"{path}: not a readable volume ({type(error).__name__}: "
+                             f"{' '.join(str(error).split())[:160]})") from None
+    _check_volume(volume, path)
+    return volume
+
 
 # %% ../nbs/09_cli.ipynb #61d69cb2
 def _cmd_explore(args) -> int:
@@ -468,8 +615,10 @@ def build_parser() -> argparse.ArgumentParser:
     gitt.set_defaults(func=_cmd_gitt)
 
     catalog = sub.add_parser("catalog", help="list, show, search or remove catalogued results")
-    catalog.add_argument("action", choices=["list", "show", "search", "remove"])
+    catalog.add_argument("action", choices=["list", "show", "search", "remove", "check", "rebuild"],
+                         help="check: compare with the stores on disk; rebuild: a new catalog from the stores")
     catalog.add_argument("terms", nargs="*", help="NAME for show/remove; key=value terms for search")
+    catalog.add_argument("--fix", action="store_true", help="check: register orphan stores, remove leftovers")
     catalog.set_defaults(func=_cmd_catalog)
 
     generate = sub.add_parser("generate", help="generate a sphere-packing electrode, characterise and catalogue it")
@@ -558,4 +707,11 @@ def main(argv=None) -> int:
         return 2
     except ImportError as error:  # a missing piece of the install: say which, never a traceback
         print(f"electrode-design {args.command}: error: {_missing_piece(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as error:  # Ctrl-C: one line (what was kept), exit 130 like the shell
+        print(f"electrode-design {args.command}: {error.args[0] if error.args else 'interrupted (Ctrl-C); nothing was saved'}",
+              file=sys.stderr)
+        return 130
+    except OSError as error:  # a path that is a directory, unwritable, a full disk: say which, no traceback
+        print(f"electrode-design {args.command}: error: {error}", file=sys.stderr)
         return 2

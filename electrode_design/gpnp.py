@@ -1534,6 +1534,12 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
             # a run ended by its cut-off is complete: fill the bar, or tqdm's notebook widget
             # shows an unfinished run in red
             bar.update(bar.total - bar.n)
+    except KeyboardInterrupt:  # Ctrl-C: the accepted steps are the result, with status "interrupted"
+        n = min(len(v) for v in series.values())
+        for values in series.values():
+            del values[n:]
+        status, reason = "interrupted", "interrupted"
+        message = f"{label} interrupted (Ctrl-C) at t = {t:.6g} s after {n} accepted steps"
     finally:
         blas.restore_original_limits()
         if bar is not None:
@@ -1559,6 +1565,10 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
         "cell": json.dumps(cell.summary()), "solver": json.dumps(opts), "build_options": json.dumps(cell.options),
     }
     ds = _to_dataset(cell, params, series, snaps, capacity_C, particle, attrs, label)
+    if status == "interrupted" and on_failure == "raise":
+        interrupt = KeyboardInterrupt(message)
+        interrupt.partial_result = ds
+        raise interrupt
     if status != "ok":
         if on_failure == "raise":
             raise SolverError(message, partial_result=ds)
@@ -1599,7 +1609,9 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
         Particle labels for the per-particle series.
     on_failure : {"raise", "return"}
         On failure raise `SolverError` (with ``partial_result``) or warn and return the
-        partial Dataset (``attrs["status"] == "failed"``).
+        partial Dataset (``attrs["status"] == "failed"``). Ctrl-C in the time loop ends the
+        run with the steps accepted so far (``attrs["status"] == "interrupted"``): returned,
+        or raised as `KeyboardInterrupt` with ``partial_result``.
     solver : dict, optional
         Overrides of the solver settings (``_SOLVER_DEFAULTS``: Newton/linear tolerances,
         update limits, step targets ``target_dsol`` on the surface SoL change and

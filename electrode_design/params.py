@@ -21,10 +21,10 @@ import yaml
 from scipy.interpolate import PchipInterpolator
 
 # %% auto #0
-__all__ = ['FARADAY_C_MOL', 'GAS_CONSTANT_J_MOL_K', 'SolTable', 'ActiveMaterial', 'PositiveElectrode', 'Electrolyte', 'Separator',
-           'LithiumCounterElectrode', 'CellParameters', 'available_parameter_sets', 'load_parameters',
-           'save_parameters', 'parameter_set', 'to_pybamm', 'from_pybamm', 'read_bpx', 'parameter_table', 'from_gitt',
-           'ParameterError']
+__all__ = ['FARADAY_C_MOL', 'GAS_CONSTANT_J_MOL_K', 'PLAUSIBLE_RANGES', 'DIFFUSIVITY_RANGE_M2_S', 'SolTable', 'ActiveMaterial',
+           'PositiveElectrode', 'Electrolyte', 'Separator', 'LithiumCounterElectrode', 'CellParameters',
+           'check_plausible', 'available_parameter_sets', 'load_parameters', 'save_parameters', 'parameter_set',
+           'to_pybamm', 'from_pybamm', 'read_bpx', 'parameter_table', 'from_gitt', 'ParameterError']
 
 # %% ../nbs/00_params.ipynb #bc386e81
 FARADAY_C_MOL = 96485.33212  # Faraday constant, C/mol
@@ -288,6 +288,7 @@ class CellParameters:
                 f"voltage window must satisfy 0 < voltage_min_V < voltage_max_V, got "
                 f"{self.voltage_min_V!r}..{self.voltage_max_V!r}")
         object.__setattr__(self, "references", tuple(self.references))
+        check_plausible(self)  # ranges and units a value outside usually means
 
     def replace(self, **changes) -> "CellParameters":
         """A copy with fields changed; dotted keys reach nested fields.
@@ -306,6 +307,46 @@ class CellParameters:
     def one_c_current_A(self) -> float:
         """The 1C current (A): theoretical capacity of the positive electrode over one hour."""
         return self.positive.capacity_C_m2 * self.electrode_area_m2 / 3600.0
+
+# %% ../nbs/00_params.ipynb #f7b2d4e1
+# (field, low, high, unit, what a value outside usually is): plausible ranges for a Li-ion half-cell
+PLAUSIBLE_RANGES = (
+    ("temperature_K", 200.0, 400.0, "K", "a temperature in °C written as kelvin?"),
+    ("electrode_area_m2", 1e-7, 10.0, "m2", "an area in cm2 written as m2?"),
+    ("voltage_max_V", 0.5, 6.0, "V", "a voltage in mV?"),
+    ("positive.particle_radius_m", 1e-8, 1e-4, "m", "10 nm to 100 µm; a radius in µm written as metres?"),
+    ("positive.thickness_m", 1e-6, 2e-3, "m", "1 µm to 2 mm; a thickness in µm written as metres?"),
+    ("positive.material.c_max_mol_m3", 1e3, 2e5, "mol m-3", "a concentration in mol/L written as mol/m3?"),
+    ("electrolyte.c_initial_mol_m3", 10.0, 5000.0, "mol m-3", "1 M is 1000 mol/m3; a concentration in mol/L?"),
+    ("separator.thickness_m", 1e-6, 1e-3, "m", "a thickness in µm written as metres?"),
+)
+DIFFUSIVITY_RANGE_M2_S = (1e-20, 1e-10)  # solid diffusivities of intercalation materials
+
+
+def check_plausible(cell: "CellParameters") -> "CellParameters":
+    """Return ``cell``, or raise `ParameterError` for a value outside its plausible range (range and unit named).
+
+    The ranges (`PLAUSIBLE_RANGES`, `DIFFUSIVITY_RANGE_M2_S`) are wide: a value outside is almost
+    always a unit slip (µm for m, °C for K, mol/L for mol/m3), which the message suggests.
+    """
+    from electrode_design.conventions import ParameterError as _Error, check_number
+
+    for dotted, low, high, unit, hint in PLAUSIBLE_RANGES:
+        value = cell
+        for part in dotted.split("."):
+            value = getattr(value, part)
+        try:
+            check_number(dotted, value, unit=unit, low=low, high=high, low_inclusive=True, hint=hint)
+        except ValueError as error:  # conventions' ParameterError; re-raised as this module's
+            raise ParameterError(str(error)) from None
+    values = np.asarray(cell.positive.material.diffusivity.values, dtype=float)
+    low, high = DIFFUSIVITY_RANGE_M2_S
+    if values.min() < low or values.max() > high:
+        raise ParameterError(
+            f"positive.material.diffusivity: got values from {values.min():.3g} to {values.max():.3g}; expected "
+            f"numbers in [{low:g}, {high:g}] in m2 s-1 (solid diffusivity; a value in cm2/s, or from a radius in µm?)")
+    return cell
+
 
 # %% ../nbs/00_params.ipynb #ebfb7fae
 def _suggest(key: str, options) -> str:
@@ -350,6 +391,8 @@ def _from_plain(cls, data: dict, where: str):
     kwargs = {}
     for key, value in data.items():
         if cls is ActiveMaterial and key in ("ocv", "diffusivity"):
+            if not isinstance(value, dict) or not all(isinstance(value.get(k), (list, tuple)) for k in ("sol", "values")):
+                raise ParameterError(f"{where}.{key}: expected a table with lists 'sol' and 'values', got {value!r:.80}")
             table = dict(value)
             table.setdefault("units", "V" if key == "ocv" else "m2 s-1")
             table.setdefault("log", key == "diffusivity")
@@ -389,7 +432,7 @@ def load_parameters(source: str | Path | dict) -> CellParameters:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
-        raise ParameterError(f"{path}: not valid YAML ({error})") from None
+        raise ParameterError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
     if not isinstance(data, dict):
         raise ParameterError(f"{path}: expected a mapping of parameters at the top level")
     return _from_plain(CellParameters, data, str(path))

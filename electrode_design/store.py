@@ -23,7 +23,8 @@ import electrode_design
 
 # %% auto #0
 __all__ = ['default_catalog_path', 'examples_catalog_path', 'result_path', 'check_dataset', 'save_result', 'list_results',
-           'entry_metadata', 'open_catalog', 'open_result', 'remove_result', 'RESULT_KINDS', 'StoreError']
+           'entry_metadata', 'open_catalog', 'open_result', 'remove_result', 'check_catalog', 'rebuild_catalog',
+           'RESULT_KINDS', 'StoreError']
 
 # %% ../nbs/01_store.ipynb #a89bd77c
 from . import conventions
@@ -90,7 +91,7 @@ def check_dataset(ds: xr.Dataset) -> None:
 
 
 # %% ../nbs/01_store.ipynb #8a29fadd
-_PROMOTED_SKIP = {"parameters", "repairs", "source_sha256", "history"}
+_PROMOTED_SKIP = {"parameters", "repairs", "source_sha256", "history", "catalog_entry"}
 
 
 def _json_safe(value):
@@ -150,7 +151,7 @@ def save_result(ds: xr.Dataset, name: str, *, catalog_path=None, metadata: dict 
     metadata : dict, optional
         Extra searchable metadata (scalars). Scalar dataset attrs are promoted too.
     status : str, optional
-        ``"ok"`` (default, or ``ds.attrs['status']``), ``"failed"``, ``"partial"``.
+        ``"ok"`` (default, or ``ds.attrs['status']``), ``"failed"``, ``"partial"``, ``"interrupted"``.
     overwrite : bool
         Replace an existing entry of the same name (else raise).
 
@@ -174,6 +175,8 @@ def save_result(ds: xr.Dataset, name: str, *, catalog_path=None, metadata: dict 
     ds.attrs["schema_version"] = conventions.SCHEMA_VERSION
     ds.attrs["status"] = status or ds.attrs.get("status", "ok")
     ds.attrs["created"] = created
+    ds.attrs["catalog_entry"] = json.dumps(  # what `rebuild_catalog` needs beyond the attrs
+        {"metadata": {k: _json_safe(v) for k, v in (metadata or {}).items()}, "description": description}, default=str)
     for var in ds.variables.values():
         var.attrs = {k: _json_safe(v) for k, v in var.attrs.items()}
         var.encoding = {}
@@ -186,24 +189,8 @@ def save_result(ds: xr.Dataset, name: str, *, catalog_path=None, metadata: dict 
         raise
     meta = {**_promoted_metadata(ds), **{k: _json_safe(v) for k, v in (metadata or {}).items()}}
     meta.update(kind=kind, status=ds.attrs["status"], created=created, name=name)
-    with FileLock(str(catalog) + ".lock", timeout=120):
-        _replace_dir(tmp, final)
-        raw = _read_raw(catalog)
-        _drop_entry(raw, name)
-        _add_entry(raw, name, final.relative_to(catalog.parent), meta, description)
-        _write_raw(catalog, raw)
+    _commit(tmp, final, catalog, name, meta, description, overwrite)  # all or nothing
     return name
-
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Move the finished store ``tmp`` to ``final``, replacing an old store atomically enough."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 # %% ../nbs/01_store.ipynb #9ccd2446
 def _empty_raw() -> dict:
@@ -212,24 +199,33 @@ def _empty_raw() -> dict:
 
 
 def _read_raw(catalog: Path) -> dict:
+    """The catalog's YAML, validated against its schema (`_validate_raw`); `StoreError` naming the backup if not."""
+    _check_catalog_path(catalog)
     if not catalog.exists():
         return _empty_raw()
     try:
-        raw = yaml.safe_load(catalog.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise StoreError(f"catalog {catalog} is not valid YAML: {error}") from None
+        raw = yaml.load(catalog.read_text(), Loader=_YAML_LOADER) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise StoreError(_damaged(catalog, f"not valid YAML: {_one_line(error)[:120]}")) from None
     if not isinstance(raw, dict):
-        raise StoreError(f"catalog {catalog} does not hold a mapping")
+        raise StoreError(_damaged(catalog, f"a {type(raw).__name__}, not a mapping"))
     base = _empty_raw()
     base.update({k: v for k, v in raw.items() if v is not None})
+    _validate_raw(base, catalog)
     return base
 
 
 def _write_raw(catalog: Path, raw: dict) -> None:
     catalog.parent.mkdir(parents=True, exist_ok=True)
     tmp = catalog.with_name(f".{catalog.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(yaml.safe_dump(raw, sort_keys=True, allow_unicode=True))
-    os.replace(tmp, catalog)
+    text = yaml.dump(raw, Dumper=_YAML_DUMPER, sort_keys=True, allow_unicode=True)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, catalog)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _keep_backup(catalog, text)
+    _record_names(catalog, raw)
 
 
 def _add_entry(raw: dict, name: str, relative_store: Path, meta: dict, description: str) -> None:
@@ -268,6 +264,178 @@ def _store_of(raw: dict, name: str, catalog: Path) -> Path | None:
             url = data.get("kwargs", {}).get("url", "")
             return catalog.parent / url.replace("{CATALOG_DIR}/", "")
     return None
+
+# %% ../nbs/01_store.ipynb #5e0a7d41
+_LEFTOVER_MARKS = (".tmp-", ".old-")
+# libyaml's safe loader and dumper when PyYAML was built with it: a catalog of 300 entries loads in
+# 0.2 s instead of 2 s (the pure-Python ones are the fallback)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _backup_path(catalog: Path) -> Path:
+    """The last good copy of ``catalog`` (``catalog.yml.bak``), rewritten after each write."""
+    return catalog.with_name(catalog.name + ".bak")
+
+
+def _names_path(catalog: Path) -> Path:
+    """The sidecar recording the entries (and their stores) of the last write: how truncation is seen."""
+    return catalog.with_name(f".{catalog.name}.names.json")
+
+
+def _check_catalog_path(catalog: Path) -> None:
+    if catalog.is_dir():
+        raise StoreError(f"catalog {catalog} is a directory; pass the catalog file, e.g. --catalog {catalog / 'catalog.yml'}")
+    if catalog.parent.exists() and not catalog.parent.is_dir():
+        raise StoreError(f"catalog {catalog}: {catalog.parent} is a file, not a directory; choose another catalog path")
+
+
+def _damaged(catalog: Path, what: str) -> str:
+    """The one-line refusal for a catalog that fails its schema: what, and how to recover."""
+    bak = _backup_path(catalog)
+    how = (f"the last good copy is {bak} (cp {bak} {catalog})" if bak.exists() else f"no backup {bak} exists")
+    return (f"catalog {catalog} is damaged ({what}); it was left unchanged: {how}, or run "
+            f"`electrode-design --catalog {catalog} catalog rebuild` to make it from the stores on disk")
+
+
+def _tokens(entry) -> list[str]:
+    import re
+    return re.findall(r"\{data\(([^)]*)\)\}", json.dumps(entry, default=str))
+
+
+def _validate_raw(raw: dict, catalog: Path) -> None:
+    """Raise `StoreError` unless ``raw`` is a version-2 intake catalog whose entries, data and aliases agree."""
+    if raw.get("version") != 2:
+        raise StoreError(_damaged(catalog, f"version {raw.get('version')!r}, expected 2"))
+    for key in ("entries", "data", "aliases", "metadata", "user_parameters"):
+        if not isinstance(raw.get(key), dict):
+            raise StoreError(_damaged(catalog, f"{key!r} is a {type(raw.get(key)).__name__}, expected a mapping"))
+    for name, entry in raw["entries"].items():
+        if not isinstance(name, str) or not isinstance(entry, dict):
+            raise StoreError(_damaged(catalog, f"entry {name!r} is not a mapping"))
+        tokens = _tokens(entry)
+        if not tokens:
+            raise StoreError(_damaged(catalog, f"entry {name!r} names no data"))
+        for token in tokens:
+            data = raw["data"].get(token)
+            if not isinstance(data, dict) or not isinstance((data.get("kwargs") or {}).get("url"), str):
+                raise StoreError(_damaged(catalog, f"entry {name!r} refers to data {token!r}, which is missing"))
+    for alias, target in raw["aliases"].items():
+        if target not in raw["entries"]:
+            raise StoreError(_damaged(catalog, f"alias {alias!r} points at {target!r}, which is not an entry"))
+
+
+def _stores_on_disk(catalog: Path) -> dict[str, Path]:
+    """Complete-looking stores ``data/<kind>/<name>.zarr`` beside ``catalog`` (hidden temporaries excluded)."""
+    found = {}
+    for kind in RESULT_KINDS:
+        for path in sorted((catalog.parent / "data" / kind).glob("*.zarr")):
+            if not path.name.startswith(".") and path.is_dir():
+                found[f"{kind}/{path.stem}"] = path
+    return found
+
+
+def _entry_stores(raw: dict, catalog: Path) -> dict[str, Path]:
+    """Each entry's store path (one pass over the data; `_store_of` for one entry)."""
+    urls = {token: (data.get("kwargs") or {}).get("url", "") for token, data in raw["data"].items()}
+    stores = {}
+    for name, entry in raw["entries"].items():
+        token = next((t for t in _tokens(entry) if t in urls), None)
+        if token is not None:
+            stores[name] = catalog.parent / urls[token].replace("{CATALOG_DIR}/", "")
+    return stores
+
+
+def _listed_stores(raw: dict, catalog: Path) -> set[Path]:
+    return {p.resolve() for p in _entry_stores(raw, catalog).values()}
+
+
+def _refuse_if_truncated(catalog: Path, raw: dict, *, keep: Path | None = None) -> None:
+    """Refuse to write a catalog that lost entries whose stores are still on disk.
+
+    With the sidecar (``.catalog.yml.names.json``, written after each write): entries it records
+    that the catalog no longer has while their stores exist. Without it (a catalog from before,
+    or a deleted one): any store on disk that no entry lists.
+    """
+    listed = _listed_stores(raw, catalog) | ({keep.resolve()} if keep is not None else set())
+    on_disk = {p.resolve() for p in _stores_on_disk(catalog).values()}
+    sidecar = _names_path(catalog)
+    try:
+        recorded = {catalog.parent / p for p in json.loads(sidecar.read_text()).values()} if sidecar.exists() else None
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    suspects = on_disk - listed if recorded is None else {p.resolve() for p in recorded} & on_disk - listed
+    if suspects:
+        names = sorted(p.stem for p in suspects)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        bak = _backup_path(catalog)
+        raise StoreError(
+            f"catalog {catalog} does not list {len(names)} result(s) whose stores are on disk ({shown}): it looks "
+            f"truncated and is not written over; restore {bak} if it has them, or run `electrode-design --catalog "
+            f"{catalog} catalog check --fix` (registers them) or `catalog rebuild`")
+
+
+def _record_names(catalog: Path, raw: dict) -> None:
+    """Write the sidecar of entry names and their stores (best effort: the catalog itself is already written)."""
+    stores = _entry_stores(raw, catalog)
+    text = json.dumps({n: os.path.relpath(p, catalog.parent) for n, p in stores.items()}, sort_keys=True, indent=0)
+    tmp = _names_path(catalog).with_name(f"{_names_path(catalog).name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, _names_path(catalog))
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _keep_backup(catalog: Path, text: str) -> None:
+    """Keep ``catalog.yml.bak``, the last catalog written (best effort: the catalog itself is already written)."""
+    bak = _backup_path(catalog)
+    tmp = bak.with_name(f".{bak.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, bak)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _commit(tmp: Path, final: Path, catalog: Path, name: str, meta: dict, description: str,
+            overwrite: bool) -> None:
+    """Swap the finished store ``tmp`` in at ``final`` and register it, or leave store and catalog as they were.
+
+    Under the catalog lock: the catalog is read and validated (and checked for truncation)
+    *before* anything moves; the old store is kept aside until the new catalog is written and
+    put back if anything fails (an exception or Ctrl-C).
+    """
+    with FileLock(str(catalog) + ".lock", timeout=120):
+        try:
+            raw = _read_raw(catalog)
+            _refuse_if_truncated(catalog, raw, keep=final)
+            if not overwrite and name in raw["entries"]:
+                raise StoreError(f"catalog {catalog} already has an entry {name!r} (pass overwrite=True to replace it)")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}") if final.exists() else None
+        moved_old = moved_new = False
+        try:
+            if old is not None:
+                os.replace(final, old)
+                moved_old = True
+            os.replace(tmp, final)
+            moved_new = True
+            _drop_entry(raw, name)
+            _add_entry(raw, name, final.relative_to(catalog.parent), meta, description)
+            _write_raw(catalog, raw)
+        except BaseException:
+            if moved_new:
+                shutil.rmtree(final, ignore_errors=True)
+            if moved_old:
+                os.replace(old, final)
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
 
 # %% ../nbs/01_store.ipynb #dca67fe7
 def _matches(value, wanted) -> bool:
@@ -362,6 +530,7 @@ def remove_result(name: str, *, catalog_path=None, delete_store: bool = True) ->
     catalog = _catalog(catalog_path)
     with FileLock(str(catalog) + ".lock", timeout=120):
         raw = _read_raw(catalog)
+        _refuse_if_truncated(catalog, raw)
         store = _store_of(raw, name, catalog)
         if not _drop_entry(raw, name):
             layer, _ = _find_entry(name, catalog)  # KeyError when it is nowhere
@@ -370,4 +539,130 @@ def remove_result(name: str, *, catalog_path=None, delete_store: bool = True) ->
         _write_raw(catalog, raw)
     if delete_store and store is not None and store.exists():
         shutil.rmtree(store)
+
+
+# %% ../nbs/01_store.ipynb #9a4b6f25
+def _leftovers(catalog: Path) -> list[Path]:
+    """Temporaries a killed save leaves: hidden ``.<name>.zarr.tmp-*`` / ``.old-*`` stores and catalog ``.tmp-`` files."""
+    found = [p for kind in RESULT_KINDS for p in sorted((catalog.parent / "data" / kind).glob(".*.zarr.*-*"))
+             if any(mark in p.name for mark in _LEFTOVER_MARKS)]
+    return found + sorted(p for p in catalog.parent.glob(f".{catalog.name}*.tmp-*"))
+
+
+def _store_entry_meta(store: Path, name: str) -> tuple[dict, str]:
+    """Catalog metadata and description of a complete store, from its own attrs alone (raises if it does not open)."""
+    with xr.open_zarr(store, consolidated=False) as ds:
+        attrs = dict(ds.attrs)
+    if attrs.get("kind") not in RESULT_KINDS or "created" not in attrs:
+        raise StoreError(f"{store} is not a complete result store (attrs 'kind' and 'created' missing)")
+    extra = json.loads(attrs.get("catalog_entry", "{}"))
+    meta = {**_promoted_metadata(xr.Dataset(attrs=attrs)), **extra.get("metadata", {})}
+    meta.update(kind=attrs["kind"], status=attrs.get("status", "ok"), created=attrs["created"], name=name)
+    return meta, extra.get("description", "")
+
+
+def check_catalog(catalog_path=None, *, fix: bool = False) -> dict:
+    """Compare the catalog with the stores on disk; with ``fix``, register orphans and remove leftovers.
+
+    Returns a dict of lists: ``orphans`` (complete stores no entry lists), ``missing`` (entries
+    whose store is absent), ``leftovers`` (temporaries of interrupted saves), ``unreadable``
+    (stores that fail to open, listed or not), and ``fixed`` (what ``fix`` did). A damaged
+    catalog raises `StoreError` (``rebuild_catalog`` makes a new one from the stores).
+    """
+    catalog = _catalog(catalog_path)
+    _check_catalog_path(catalog)
+    report = {"orphans": [], "missing": [], "leftovers": [], "unreadable": [], "fixed": []}
+    if not catalog.parent.is_dir():
+        return report
+    with FileLock(str(catalog) + ".lock", timeout=120):
+        raw = _read_raw(catalog)
+        stores = _entry_stores(raw, catalog)
+        listed = {p.resolve() for p in stores.values()}
+        for name in sorted(raw["entries"]):
+            store = stores.get(name)
+            if store is None or not store.exists():
+                report["missing"].append(name)
+        register = {}
+        for key, store in _stores_on_disk(catalog).items():
+            try:
+                meta, description = _store_entry_meta(store, store.stem)
+            except Exception as error:  # zarr/xarray raise many kinds for a corrupt store
+                report["unreadable"].append(f"{store} ({type(error).__name__}: {_one_line(error)})")
+                continue
+            if store.resolve() not in listed:
+                report["orphans"].append(key)
+                register[store.stem] = (store, meta, description)
+        report["leftovers"] = [str(p) for p in _leftovers(catalog)]
+        if not fix:
+            return report
+        for name, (store, meta, description) in register.items():
+            if name in raw["entries"]:  # an entry of that name lists another store: keep it, report
+                report["fixed"].append(f"not registered {store} (an entry {name!r} already exists)")
+                continue
+            _add_entry(raw, name, store.relative_to(catalog.parent), meta, description)
+            report["fixed"].append(f"registered {name} ({meta['kind']}, status {meta['status']})")
+        for path in map(Path, report["leftovers"]):
+            final = path.with_name(path.name[1:].split(".zarr.")[0] + ".zarr") if ".zarr." in path.name else None
+            if final is not None and ".old-" in path.name and final.resolve() in listed \
+                    and _catalog_describes(raw, final.stem, path):
+                # a save killed after moving the old store aside, before the catalog was written:
+                # the catalog still describes the old store, so the save is rolled back
+                shutil.rmtree(final, ignore_errors=True)
+                os.replace(path, final)
+                report["fixed"].append(f"restored {final} from {path.name} (the save that replaced it never completed)")
+            elif path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+                report["fixed"].append(f"removed {path}")
+            else:
+                path.unlink(missing_ok=True)
+                report["fixed"].append(f"removed {path}")
+        if any(line.startswith("registered") for line in report["fixed"]):
+            _write_raw(catalog, raw)
+    return report
+
+
+def rebuild_catalog(catalog_path=None) -> list[str]:
+    """Write a new catalog from the stores on disk alone; return the names registered.
+
+    Each store's metadata comes from its own attrs (``save_result`` keeps the extra catalog
+    metadata and description there). The catalog replaced is kept: as ``catalog.yml.bak`` when
+    it was valid, else as ``catalog.yml.damaged-<time>`` (the last good backup stays). Stores that
+    do not open are skipped (``check_catalog`` lists them).
+    """
+    catalog = _catalog(catalog_path)
+    _check_catalog_path(catalog)
+    with FileLock(str(catalog) + ".lock", timeout=120):
+        raw, names = _empty_raw(), []
+        for key, store in _stores_on_disk(catalog).items():
+            try:
+                meta, description = _store_entry_meta(store, store.stem)
+            except Exception:  # zarr/xarray raise many kinds for a corrupt store
+                continue
+            if store.stem in raw["entries"]:
+                continue
+            _add_entry(raw, store.stem, store.relative_to(catalog.parent), meta, description)
+            names.append(store.stem)
+        if catalog.exists():
+            try:
+                _read_raw(catalog)
+            except StoreError:
+                stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+                os.replace(catalog, catalog.with_name(f"{catalog.name}.damaged-{stamp}"))
+        _write_raw(catalog, raw)
+    return names
+
+
+def _one_line(error) -> str:
+    return " ".join(str(error).split())
+
+
+
+def _catalog_describes(raw: dict, name: str, store: Path) -> bool:
+    """Whether the catalog entry ``name`` was written for ``store`` (same ``created`` stamp)."""
+    try:
+        with xr.open_zarr(store, consolidated=False) as ds:
+            created = ds.attrs.get("created")
+    except Exception:  # zarr/xarray raise many kinds for a corrupt store
+        return False
+    return created is not None and (raw["entries"].get(name, {}).get("metadata") or {}).get("created") == created
 

@@ -116,3 +116,22 @@ def test_console_script_runs():
     assert exe.exists(), "pip install -e . should install the electrode-design console script"
     result = subprocess.run([str(exe), "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "electrode_design" in result.stdout
+
+
+def test_user_errors_are_one_line_exit_2(tmp_path, capsys):
+    catalog = tmp_path / "catalog.yml"
+    syntax = tmp_path / "cell.yml"
+    syntax.write_text("name: x\npositive: [unclosed\n")
+    hot = tmp_path / "hot.yml"
+    hot.write_text(Path(ROOT / "electrode_design" / "parameter_sets" / "chen2020_nmc811.yml").read_text()
+                   .replace("temperature_K: 298.15", "temperature_K: 5000.0"))
+    np.save(tmp_path / "mask.npy", np.ones((4, 4, 4), bool))
+    (tmp_path / "cut.npy").write_bytes(b"")
+    for args, expected in ((("params", syntax), "not valid YAML"), (("params", hot), "expected a number in [200, 400] in K"),
+                           (("segment", tmp_path / "mask.npy", "--voxel-um", "1"), "a boolean volume"),
+                           (("segment", tmp_path / "cut.npy", "--voxel-um", "1"), "not a readable volume")):
+        assert run(*args, catalog=catalog) == 2
+        err = capsys.readouterr().err
+        assert expected in err and len(err.strip().splitlines()) == 1, err
+    assert cli.main(["--catalog", str(tmp_path), "catalog", "list"]) == 2
+    assert "is a directory" in capsys.readouterr().err

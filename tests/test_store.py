@@ -162,3 +162,21 @@ def test_shipped_examples_are_listed_beneath_your_default_catalog(tmp_path, monk
     assert (tmp_path / "data" / "gitt" / f"{name}.zarr").exists()
     # another catalog given explicitly is read alone
     assert list(store.list_results(catalog_path=tmp_path / "other.yml").name) == []
+
+
+def test_a_save_whose_catalog_write_fails_leaves_store_and_catalog_as_they_were(tmp_path, monkeypatch):
+    catalog = tmp_path / "catalog.yml"
+    store.save_result(_dataset(), "kept", catalog_path=catalog, metadata={"run": 1})
+    before = catalog.read_text()
+    created = store.entry_metadata("kept", catalog_path=catalog)["created"]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C after the new store moved in, before the catalog was written
+
+    monkeypatch.setattr(store, "_write_raw", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.save_result(_dataset(), "kept", catalog_path=catalog, metadata={"run": 2})
+    monkeypatch.undo()
+    assert catalog.read_text() == before
+    assert store.open_result("kept", catalog_path=catalog).attrs["created"] == created
+    assert [p.name for p in (tmp_path / "data" / "gitt").iterdir()] == ["kept.zarr"]  # nothing left aside
