@@ -13,6 +13,7 @@ import pytest
 
 from electrode_design import gitt
 from electrode_design.gitt import CyclerFileError, ElectrodeDescription
+from electrode_design.conventions import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "data" / "examples" / "gitt_pybamm_param"
@@ -793,3 +794,34 @@ def test_conventions_errors_and_schema(synthetic_result, tmp_path):
         gitt.read_cycler(CYCLERS / "generic.csv", current_sign="up")
     conventions.check_dataset(synthetic_result)  # schema v2: units, long names, names, time axis
     assert synthetic_result.attrs["schema_version"] == conventions.SCHEMA_VERSION
+
+
+def _generic_electrode(**changes):
+    values = dict(particle_radius_m=5e-6, electrode_area_m2=1e-4, thickness_m=50e-6, active_volume_fraction=0.6,
+                  c_max_mol_m3=1.0 / 96485.33212 / 3e-9 * 40.0, sol_initial=0.4)
+    return ElectrodeDescription(**{**values, **changes})
+
+
+def test_current_in_ma_under_a_plain_header_is_refused_with_its_cause(tmp_path):
+    """Issue 16: mA read as A gave SoL 8.7-667 with every pulse 'ok'; now one error naming the likely causes."""
+    frame = pd.read_csv(CYCLERS / "generic.csv")
+    frame["current"] *= 1000.0  # the cycler wrote mA under a header without unit
+    path = tmp_path / "ma.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(ParameterError, match=r"state of lithiation runs from .* expected values in \[0, 1\].*assumed"):
+        gitt.analyse_gitt(gitt.read_cycler(path), _generic_electrode())
+
+
+def test_flipped_current_sign_is_named():
+    """read_cycler detects a discharge recorded negative; a trace built by hand with the wrong sign is named."""
+    data = gitt.read_cycler(CYCLERS / "generic.csv")
+    data["current_A"] *= -1.0  # a charge titration passed as discharge
+    with pytest.raises(ParameterError, match="current sign"):
+        gitt.analyse_gitt(data, _generic_electrode(sol_initial=0.02))
+
+
+def test_radius_in_micrometres_fails_every_pulse_with_the_cause():
+    ds = gitt.analyse_gitt(gitt.read_cycler(CYCLERS / "generic.csv"), _generic_electrode(particle_radius_m=5.0))
+    status = [str(s) for s in ds.fit_status.values]
+    assert all(s.startswith("failed: D_s") and "radius" in s for s in status), status
+    assert "physics:" in ds.attrs["summary"]
