@@ -1,0 +1,209 @@
+"""Design studies on a real Dask cluster: equal to serial runs, resumable, fault tolerant, one catalog shared."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from electrode_design import store, study
+
+REPO = Path(__file__).resolve().parent.parent
+TIMING_ATTRS = ("created", "wall_time_s", "study_wall_time_s")
+
+
+def tiny_spec(name="tiny", *, porosities=(0.28, 0.23), c_rates=(1.0, 4.0), thickness_um=8, **extra):
+    """Two particle sizes would double the runs: one D4 design, 8×6×6 voxels of 1 µm (about 0.4 s a run)."""
+    spec = {"name": name,
+            "microstructure": {"generator": "generate_electrode",
+                               "args": {"diameter_um": 4, "thickness_um": thickness_um, "width_um": 6,
+                                        "voxel_size_um": 1, "active_volume_fraction": 0.43, "seed": 0}},
+            "parameters": {"set": "chen2020_nmc811", "overrides": {"positive.porosity": list(porosities)}},
+            "protocol": {"discharge": {"c_rate": list(c_rates), "cutoff_V": 2.8}},
+            "snapshots_dod": [0.5]}
+    spec.update(extra)
+    return spec
+
+
+@pytest.fixture(scope="module")
+def client():
+    with study.dask_client(n_workers=2) as c:
+        yield c
+
+
+def _strip_timing(ds):
+    ds = ds.load()
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in TIMING_ATTRS}
+    return ds
+
+
+def test_spec_errors_name_key_and_line(tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text("name: bad\nmicrostructure:\n  args:\n    diameter_um: 8\nprotocol:\n  discharge:\n"
+                    "    c_rate: [1, -2]\n")
+    with pytest.raises(study.SpecError, match=r"bad.yml, line 7: protocol.discharge.c_rate: expected a positive"):
+        study.load_study(path)
+    path.write_text("name: bad\nmicrostructure:\n  args: {diameter_um: 8}\nparameters:\n  overrides:\n"
+                    "    positive.porosty: 0.3\n")
+    with pytest.raises(study.SpecError, match=r"line 6: parameters.overrides.positive.porosty: not a parameter"):
+        study.load_study(path)
+    with pytest.raises(study.SpecError, match=r"combine: zip needs lists of one length; this has 3"):
+        study.expand_study(tiny_spec(combine="zip", c_rates=(1, 2, 3)))
+    with pytest.raises(study.SpecError, match="unknown key; did you mean 'protocol'"):
+        study.load_study({**tiny_spec(), "protocols": {}})
+
+
+def test_plan_grid_zip_current_density_and_shipped_specs(tmp_path):
+    grid = study.plan_study(tiny_spec(), catalog_path=tmp_path / "catalog.yml")
+    assert len(grid) == 4 and set(grid.state) == {"todo"} and grid.name.is_unique
+    assert list(grid.columns[1:3]) == ["porosity", "c_rate"] and (grid.voxels == 8 * 6 * 6).all()
+    zipped = study.expand_study(tiny_spec(combine="zip"))
+    assert [r["swept"] for r in zipped] == [{"porosity": 0.28, "c_rate": 1.0}, {"porosity": 0.23, "c_rate": 4.0}]
+    spec = tiny_spec(protocol={"discharge": {"current_density_mA_cm2": [0.5, 2.0]}})
+    assert [r["swept"]["current_density"] for r in study.expand_study(spec)] == [0.5, 2.0, 0.5, 2.0]
+    paper = study.plan_study(REPO / "studies" / "paper_rate_maps.yml")
+    assert len(paper) == 3 * 2 * 6 and set(paper.design) == {"D8", "D12", "D16"}
+    assert paper.estimated_cost_s.sum() > 50 * study.plan_study(REPO / "studies" / "quick.yml").estimated_cost_s.sum()
+
+
+def test_cluster_equals_serial_and_rerun_does_no_work(client, tmp_path):
+    serial = study.run_study(tiny_spec(), catalog_path=tmp_path / "a" / "catalog.yml", serial=True, progress=False)
+    dask_ds = study.run_study(tiny_spec(), catalog_path=tmp_path / "b" / "catalog.yml", client=client, progress=False)
+    assert dask_ds.attrs["status"] == "ok" and dask_ds.attrs["computed_runs"] == 4
+    store.check_dataset(dask_ds)
+    assert dask_ds.sizes == {"porosity": 2, "c_rate": 2}
+    for name in dask_ds.run_name.values.ravel():
+        a = _strip_timing(store.open_result(name, catalog_path=tmp_path / "a" / "catalog.yml"))
+        b = _strip_timing(store.open_result(name, catalog_path=tmp_path / "b" / "catalog.yml"))
+        xr.testing.assert_identical(a, b)
+    for var in ("rated_capacity", "specific_capacity", "areal_capacity", "average_voltage", "energy", "duration"):
+        np.testing.assert_array_equal(serial[var].values, dask_ds[var].values)
+    rates = dask_ds.rated_capacity.values
+    assert np.all((rates > 0.3) & (rates < 1.0)) and np.all(rates[:, 1] < rates[:, 0])  # 4C keeps less than 1C
+    assert np.all((dask_ds.average_voltage.values > 3.3) & (dask_ds.average_voltage.values < 4.2))
+    created = store.list_results(catalog_path=tmp_path / "b" / "catalog.yml", study="tiny").set_index("name").created
+    again = study.run_study(tiny_spec(), catalog_path=tmp_path / "b" / "catalog.yml", client=client, progress=False)
+    assert again.attrs["computed_runs"] == 0
+    after = store.list_results(catalog_path=tmp_path / "b" / "catalog.yml", study="tiny").set_index("name").created
+    runs = [n for n in created.index if n != "tiny"]
+    assert (after[runs] == created[runs]).all()
+    xr.testing.assert_identical(again.drop_attrs(), dask_ds.drop_attrs())
+
+
+def test_failing_run_leaves_others_complete_and_study_partial(client, tmp_path):
+    catalog = tmp_path / "catalog.yml"
+    ds = study.run_study(tiny_spec("failing", porosities=(0.28, 0.7), c_rates=(1.0,)), catalog_path=catalog,
+                         client=client, progress=False)
+    assert ds.attrs["status"] == "partial" and ds.attrs["n_ok"] == 1 and ds.attrs["n_failed"] == 1
+    assert list(ds.status.values.ravel()) == ["ok", "failed"]
+    assert np.isfinite(ds.rated_capacity.values[0, 0]) and np.isnan(ds.rated_capacity.values[1, 0])
+    failed = store.entry_metadata(str(ds.run_name.values[1, 0]), catalog_path=catalog)
+    assert failed["status"] == "failed" and "exceeds 1" in failed["error"] and failed["porosity"] == 0.7
+    assert store.open_result(str(ds.run_name.values[1, 0]), catalog_path=catalog).attrs["error"].startswith("ParameterError")
+    reopened = store.open_result("failing", catalog_path=catalog)
+    assert reopened.attrs["kind"] == "study" and reopened.attrs["status"] == "partial"
+
+
+def test_four_studies_write_one_catalog_without_losing_entries(client, tmp_path):
+    catalog = tmp_path / "catalog.yml"
+    errors = []
+
+    def one(i):
+        try:
+            study.run_study(tiny_spec(f"s{i}", porosities=(0.28 - 0.01 * i,), c_rates=(1.0, 2.0)), catalog_path=catalog,
+                            client=client, progress=False, update_interval_s=0.0)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=240)
+    assert not errors
+    table = store.list_results(catalog_path=catalog)
+    assert len(table) == 4 * 3 and (table.status == "ok").all()
+    assert sorted(table[table.kind == "study"].name) == ["s0", "s1", "s2", "s3"]
+    assert all(Path(catalog.parent, "data", "simulation", f"{n}.zarr").is_dir() for n in table[table.kind == "simulation"].name)
+
+
+@pytest.mark.slow
+def test_killed_worker_is_retried_and_study_completes(tmp_path):
+    catalog = tmp_path / "catalog.yml"
+    spec = tiny_spec("killed", porosities=(0.28,), c_rates=(1.0, 2.0), thickness_um=30)
+    spec["microstructure"]["args"].update(width_um=14)
+    runs = study.expand_study(spec)
+    with study.dask_client(n_workers=2) as client:
+        result = {}
+        thread = threading.Thread(target=lambda: result.update(ds=study.run_study(spec, catalog_path=catalog,
+                                                                                 client=client, progress=False)))
+        thread.start()
+        victim = None
+        deadline = time.monotonic() + 60
+        while victim is None and time.monotonic() < deadline:
+            busy = {w: keys for w, keys in client.processing().items() if keys}
+            if busy:
+                time.sleep(0.5)  # well inside the run
+                worker, keys = next(iter(busy.items()))
+                run_name = keys[0].rsplit("-", 1)[0]
+                assert run_name in {r["name"] for r in runs}
+                pid = client.run(os.getpid, workers=[worker])[worker]
+                os.kill(pid, signal.SIGKILL)
+                victim = (pid, run_name)
+            time.sleep(0.05)
+        assert victim is not None
+        with pytest.raises(KeyError):
+            store.entry_metadata(victim[1], catalog_path=catalog)  # killed mid-run: not saved yet
+        thread.join(timeout=300)
+        ds = result["ds"]
+        assert ds.attrs["status"] == "ok" and ds.attrs["n_ok"] == 2
+        assert store.entry_metadata(victim[1], catalog_path=catalog)["status"] == "ok"
+        assert victim[0] not in client.run(os.getpid).values()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_cli_runs_a_study_on_dask_scheduler_and_worker_processes(tmp_path):
+    import yaml
+    from dask.distributed import Client
+
+    spec = tiny_spec("by_hand", porosities=(0.28,))
+    (tmp_path / "spec.yml").write_text(yaml.safe_dump(spec))
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    scheduler = subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--no-dashboard"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([sys.executable, "-m", "dask", "worker", address, "--nworkers", "1", "--nthreads", "1",
+                               "--no-dashboard"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        with Client(address, timeout="60s") as c:
+            c.wait_for_workers(1, timeout=60)
+        done = subprocess.run([sys.executable, "-c", "from electrode_design.cli import main; raise SystemExit(main())",
+                               "--catalog", str(tmp_path / "catalog.yml"), "study", "run", str(tmp_path / "spec.yml"),
+                               "--scheduler", address, "--no-progress"],
+                              env=env, capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stderr
+        assert "2 ok, 0 failed, 0 pending of 2 runs" in done.stdout
+        table = store.list_results(catalog_path=tmp_path / "catalog.yml", study="by_hand")
+        assert len(table) == 3 and (table.status == "ok").all()
+    finally:
+        for proc in (worker, scheduler):
+            proc.terminate()
+        for proc in (worker, scheduler):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
