@@ -207,3 +207,23 @@ def test_cli_runs_a_study_on_dask_scheduler_and_worker_processes(tmp_path):
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def test_explorer_shows_a_half_done_study_and_opens_a_run(tmp_path):
+    from electrode_design import explore
+
+    catalog = tmp_path / "catalog.yml"
+    study.run_study(tiny_spec("half", porosities=(0.28,), c_rates=(1.0, 4.0)), catalog_path=catalog, serial=True,
+                    progress=False)
+    bigger = tiny_spec("half", porosities=(0.28, 0.23), c_rates=(1.0, 4.0))
+    ds = study._save_study(study.load_study(bigger), study.expand_study(bigger), catalog)  # as while runs go on
+    assert ds.attrs["status"] == "partial" and ds.attrs["n_pending"] == 2
+    table = explore.study_table(store.open_result("half", catalog_path=catalog).load())
+    assert list(table.status) == ["ok", "ok", "pending", "pending"] and table.rated_capacity.isna().sum() == 2
+    ex = explore.Explorer(catalog)
+    ex.entries.value = ("half",)
+    section = ex.sections["study"]
+    assert [v for _, v in section.run.options][1:] == list(table.run_name[:2])
+    section.pick(section.heat.pane.object, "4.0", "0.28")
+    assert section.run.value == table.run_name[1]
+    assert ex.sections[f"simulation:{table.run_name[1]}"].ds.attrs["c_rate"] == 4.0
