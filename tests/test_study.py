@@ -227,3 +227,21 @@ def test_explorer_shows_a_half_done_study_and_opens_a_run(tmp_path):
     section.pick(section.heat.pane.object, "4.0", "0.28")
     assert section.run.value == table.run_name[1]
     assert ex.sections[f"simulation:{table.run_name[1]}"].ds.attrs["c_rate"] == 4.0
+
+
+@pytest.mark.slow
+def test_both_models_at_current_densities(tmp_path):
+    """3D and its DFN twin at current densities: the C-rate is the density over the areal theoretical capacity."""
+    catalog = tmp_path / "catalog.yml"
+    spec = tiny_spec("twins", porosities=(0.28,), thickness_um=12, models="both",
+                     protocol={"discharge": {"current_density_mA_cm2": [0.5, 2.0]}})
+    ds = study.run_study(spec, catalog_path=catalog, serial=True, progress=False)
+    assert ds.attrs["status"] == "ok" and ds.sizes == {"porosity": 1, "current_density": 2, "model": 2}
+    for name in ds.run_name.values.ravel():
+        meta = store.entry_metadata(str(name), catalog_path=catalog)
+        result = store.open_result(str(name), catalog_path=catalog)
+        areal_1c_mA_cm2 = result.attrs["theoretical_capacity_Ah"] * 1e3 / result.attrs["electrode_area_cm2"]
+        assert meta["c_rate_applied"] * areal_1c_mA_cm2 == pytest.approx(meta["current_density"], rel=1e-9)
+    rated = ds.rated_capacity.sel(porosity=0.28)
+    assert np.all(rated.sel(current_density=2.0) < rated.sel(current_density=0.5))
+    np.testing.assert_allclose(rated.sel(model="p2d"), rated.sel(model="3d"), atol=0.08)  # twins within 8 points
