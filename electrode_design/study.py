@@ -28,6 +28,7 @@ import yaml
 
 import electrode_design
 from . import store
+from .conventions import InputFileError, progress_bar
 
 _log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ __all__ = ['COST_MODEL', 'SpecError', 'StudySpec', 'load_study', 'study_axes', '
            'execute_run', 'study_dataset', 'plan_study', 'dask_client', 'run_study']
 
 # %% ../nbs/08_study.ipynb #c800e49f
-class SpecError(ValueError):
+class SpecError(InputFileError):
     """A study spec that cannot be run; the message names the key (and the YAML line)."""
 
 
@@ -749,8 +750,6 @@ def run_study(spec, *, catalog_path=None, client=None, scheduler: str | None = N
     On ``KeyboardInterrupt`` the pending tasks are cancelled, the study entry is saved with the
     runs finished so far, and the interrupt propagates.
     """
-    from tqdm.auto import tqdm
-
     spec = load_study(spec)
     catalog = store._catalog(catalog_path)
     runs = expand_study(spec, catalog_path=catalog)
@@ -759,7 +758,7 @@ def run_study(spec, *, catalog_path=None, client=None, scheduler: str | None = N
             or records[r["name"]].get("input_hash") != r["input_hash"]]
     _log.info("study %s: %d runs, %d to compute", spec.name, len(runs), len(todo))
     _save_study(spec, runs, catalog)
-    bar = tqdm(total=len(todo), desc=f"study {spec.name}", unit="run", disable=not progress or not todo)
+    bar = progress_bar(total=len(todo), desc=f"study {spec.name}", unit="run", progress=progress and bool(todo))
     last = [time.monotonic()]
 
     def finished(record):

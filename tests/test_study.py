@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from electrode_design import store, study
+from electrode_design import conventions, store, study
 
 REPO = Path(__file__).resolve().parent.parent
 TIMING_ATTRS = ("created", "wall_time_s", "study_wall_time_s")
@@ -55,6 +55,7 @@ def test_spec_errors_name_key_and_line(tmp_path):
         study.load_study(path)
     with pytest.raises(study.SpecError, match=r"combine: zip needs lists of one length; this has 3"):
         study.expand_study(tiny_spec(combine="zip", c_rates=(1, 2, 3)))
+    assert issubclass(study.SpecError, conventions.InputFileError)
     with pytest.raises(study.SpecError, match="unknown key; did you mean 'protocol'"):
         study.load_study({**tiny_spec(), "protocols": {}})
 
@@ -77,6 +78,7 @@ def test_cluster_equals_serial_and_rerun_does_no_work(client, tmp_path):
     dask_ds = study.run_study(tiny_spec(), catalog_path=tmp_path / "b" / "catalog.yml", client=client, progress=False)
     assert dask_ds.attrs["status"] == "ok" and dask_ds.attrs["computed_runs"] == 4
     store.check_dataset(dask_ds)
+    conventions.check_dataset(dask_ds)  # schema v2: units and long names on data and coordinates
     assert dask_ds.sizes == {"porosity": 2, "c_rate": 2}
     for name in dask_ds.run_name.values.ravel():
         a = _strip_timing(store.open_result(name, catalog_path=tmp_path / "a" / "catalog.yml"))
