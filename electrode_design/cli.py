@@ -426,8 +426,8 @@ def _cmd_study_run(args) -> int:
     print(f"study {ds.attrs['study']}: {ds.attrs['n_ok']} ok, {ds.attrs['n_failed']} failed, "
           f"{ds.attrs['n_pending']} pending of {ds.attrs['n_runs']} runs; computed {ds.attrs['computed_runs']} "
           f"in {time.perf_counter() - start:.1f} s; status {ds.attrs['status']} (catalog entry {ds.attrs['study']!r})")
-    for name, error in zip(ds.run_name.values.ravel(), ds.status.values.ravel()):
-        if error == "failed":
+    for name, status in zip(ds.run_name.values.ravel(), ds.status.values.ravel()):
+        if status == "failed":
             meta = store.entry_metadata(str(name), catalog_path=args.catalog)
             print(f"  {name} failed: {meta.get('error', '')}")
     return 0 if ds.attrs["status"] == "ok" else 1
