@@ -247,3 +247,25 @@ def test_both_models_at_current_densities(tmp_path):
     rated = ds.rated_capacity.sel(porosity=0.28)
     assert np.all(rated.sel(current_density=2.0) < rated.sel(current_density=0.5))
     np.testing.assert_allclose(rated.sel(model="p2d"), rated.sel(model="3d"), atol=0.08)  # twins within 8 points
+
+
+def test_cli_plan_and_serial_run(tmp_path, capsys):
+    import yaml
+
+    from electrode_design import cli
+
+    path = tmp_path / "spec.yml"
+    path.write_text(yaml.safe_dump(tiny_spec("cli_tiny", porosities=(0.28, 0.7), c_rates=(1.0,))))
+    catalog = ["--catalog", str(tmp_path / "catalog.yml")]
+    assert cli.main([*catalog, "study", "plan", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "study cli_tiny: 2 runs (2 todo)" in out and "core-seconds" in out
+    assert cli.main([*catalog, "study", "run", str(path), "--serial", "--no-progress"]) == 1  # one run fails
+    out = capsys.readouterr().out
+    assert "1 ok, 1 failed, 0 pending of 2 runs" in out and "exceeds 1" in out
+    assert cli.main([*catalog, "study", "plan", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 done" in out and "1 failed" in out and "to compute: 1," in out
+    path.write_text("name: cli_tiny\nmicrostructure:\n  args: {diameter_um: 4}\nmodels: [3d, p3d]\n")
+    assert cli.main([*catalog, "study", "plan", str(path)]) == 2
+    assert "line 4: models: expected '3d', 'p2d', 'both'" in capsys.readouterr().err
