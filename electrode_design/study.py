@@ -356,7 +356,7 @@ def _sha256_json(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 # %% ../nbs/08_study.ipynb #e554928a
-COST_MODEL = {"s_per_unknown_step": 6e-6, "overhead_s": 0.5, "p2d_s": 6.0, "steps_discharge": 60,
+COST_MODEL = {"s_per_unknown_step": 6e-6, "overhead_s": 0.3, "p2d_s": 6.0, "steps_discharge": 60,
               "steps_rest": 20, "steps_pulse": 40}
 
 
@@ -556,7 +556,7 @@ def execute_run(run: dict, catalog_path=None, force: bool = False) -> dict:
         meta = _existing(run["name"], catalog_path)
         if meta and meta.get("status") == "ok" and meta.get("input_hash") == run["input_hash"]:
             return {**meta, "skipped": True}
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     info, error = {}, ""
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -584,6 +584,7 @@ def execute_run(run: dict, catalog_path=None, force: bool = False) -> dict:
     if "c_rate" in info:
         ds.attrs["c_rate"] = float(info["c_rate"])
     meta = {**_run_metadata(run), **metrics, "error": error[:200], "wall_time": wall,
+            "cpu_time": time.process_time() - cpu_start,
             "c_rate_applied": info.get("c_rate", float("nan"))}
     store.save_result(ds, run["name"], catalog_path=catalog_path, metadata=meta, status=status,
                       description=f"study {run['study']}: {run['swept']}")
