@@ -712,7 +712,7 @@ def dask_client(*, scheduler: str | None = None, scheduler_file=None, n_workers:
         return
     with dask.config.set({"distributed.scheduler.allowed-failures": int(allowed_failures)}):
         cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=":0")
+                               dashboard_address=":0")  # a free port; no dashboard (a warning) without bokeh
     client = Client(cluster)
     try:
         yield client
@@ -789,9 +789,8 @@ def run_study(spec, *, catalog_path=None, client=None, scheduler: str | None = N
 def _submit_and_wait(client, todo, catalog, force, retries, finished, bar) -> None:
     from dask.distributed import as_completed
 
-    link = getattr(client, "dashboard_link", None)
-    if link:
-        bar.write(f"Dask dashboard: {link}")
+    if "dashboard" in client.scheduler_info().get("services", {}):  # absent without bokeh or with --no-dashboard
+        bar.write(f"Dask dashboard: {client.dashboard_link}")
     futures = {client.submit(execute_run, run, str(catalog), force, key=f"{run['name']}-{time.time_ns()}",
                              retries=retries, pure=False): run for run in todo}
     try:
