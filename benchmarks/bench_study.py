@@ -5,8 +5,8 @@ Prints
    one-worker LocalCluster, one task at a time) against the same run called directly;
 2. the wall time of 8 equal small 3D runs (different seeds) with 1 and 2 worker processes, and
    the speed-up (target ≥ 1.7× on 2 cores);
-3. the cost model `t ≈ a · unknowns · steps + b` fitted to serial runs of several sizes, and its
-   error against the measured run times.
+3. the cost model `t ≈ a · unknowns · steps + b` (core-seconds) against the CPU time of serial runs of
+   several sizes (CPU time: the wall time on a machine shared with other processes is not the cost), refitted.
 
 The machine's other load is printed: on a shared machine the figures are noisy.
 
@@ -86,19 +86,20 @@ def cost_model(sizes):
             ds = study.run_study(s, catalog_path=catalog, serial=True, progress=False, force=True)
             run = study.expand_study(s)[0]
             steps = store.open_result(run["name"], catalog_path=catalog).sizes["time"]
-            rows.append((run["unknowns"], steps, float(ds.wall_time.values[0]), run["estimated_cost_s"]))
-    unknowns, steps, measured, estimated = map(np.array, zip(*rows))
+            cpu = store.entry_metadata(run["name"], catalog_path=catalog)["cpu_time"]
+            rows.append((run["unknowns"], steps, cpu, run["estimated_cost_s"], float(ds.wall_time.values[0])))
+    unknowns, steps, measured, estimated, wall = map(np.array, zip(*rows))
     a, b = np.linalg.lstsq(np.c_[unknowns * study.COST_MODEL["steps_discharge"], np.ones(len(rows))], measured,
                            rcond=None)[0]
     refit = a * unknowns * study.COST_MODEL["steps_discharge"] + b
-    print(f"3. cost model on {len(rows)} serial runs, {unknowns.min()}-{unknowns.max()} unknowns, "
-          f"{steps.min()}-{steps.max()} steps:")
+    print(f"3. cost model (core-seconds) against the CPU time of {len(rows)} serial runs, {unknowns.min()}-"
+          f"{unknowns.max()} unknowns, {steps.min()}-{steps.max()} steps (wall time: CPU time × the load):")
     print(f"   shipped a = {study.COST_MODEL['s_per_unknown_step']:.2e} s, b = {study.COST_MODEL['overhead_s']:.2f} s: "
           f"median |error| {np.median(np.abs(estimated / measured - 1)):.0%}, max {np.max(np.abs(estimated / measured - 1)):.0%}")
     print(f"   refitted a = {a:.2e} s per unknown and step, b = {b:.2f} s: median |error| "
           f"{np.median(np.abs(refit / measured - 1)):.0%}, max {np.max(np.abs(refit / measured - 1)):.0%}")
-    for u, n, m, e in rows:
-        print(f"   {u:>7} unknowns {n:>4} steps: measured {m:6.2f} s, estimated {e:6.2f} s")
+    for u, n, m, e, w in rows:
+        print(f"   {u:>7} unknowns {n:>4} steps: CPU {m:6.2f} s (wall {w:6.2f} s), estimated {e:6.2f} s")
 
 
 def main():

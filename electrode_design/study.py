@@ -356,7 +356,7 @@ def _sha256_json(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 # %% ../nbs/08_study.ipynb #e554928a
-COST_MODEL = {"s_per_unknown_step": 6e-6, "overhead_s": 0.3, "p2d_s": 6.0, "steps_discharge": 60,
+COST_MODEL = {"s_per_unknown_step": 4.1e-6, "overhead_s": 0.3, "p2d_s": 6.0, "steps_discharge": 60,
               "steps_rest": 20, "steps_pulse": 40}
 
 
