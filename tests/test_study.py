@@ -269,3 +269,34 @@ def test_cli_plan_and_serial_run(tmp_path, capsys):
     path.write_text("name: cli_tiny\nmicrostructure:\n  args: {diameter_um: 4}\nmodels: [3d, p3d]\n")
     assert cli.main([*catalog, "study", "plan", str(path)]) == 2
     assert "line 4: models: expected '3d', 'p2d', 'both'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_keeps_finished_runs(tmp_path):
+    import yaml
+
+    spec = tiny_spec("interrupted", porosities=(0.28, 0.26, 0.24, 0.22), c_rates=(1.0, 2.0), thickness_um=24)
+    spec["microstructure"]["args"].update(width_um=14)
+    (tmp_path / "spec.yml").write_text(yaml.safe_dump(spec))
+    catalog = tmp_path / "catalog.yml"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", "from electrode_design.cli import main; raise SystemExit(main())",
+                             "--catalog", str(catalog), "study", "run", str(tmp_path / "spec.yml"), "--workers", "2",
+                             "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            if catalog.exists() and len(store.list_results(catalog_path=catalog, study="interrupted", kind="simulation")):
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted: the finished runs are saved" in err
+    plan = study.plan_study(tmp_path / "spec.yml", catalog_path=catalog)
+    done = store.list_results(catalog_path=catalog, study="interrupted", kind="simulation")
+    assert 1 <= (plan.state == "done").sum() == len(done) < 8 and (done.status == "ok").all()
+    assert store.entry_metadata("interrupted", catalog_path=catalog)["status"] == "partial"
