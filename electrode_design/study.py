@@ -153,7 +153,7 @@ def _check_microstructure(spec) -> None:
         where = path + ("designs", design)
         if not str(design).isidentifier():
             raise spec.error(where, "a design name must be identifier-style (letters, digits, underscores)")
-        values = _check_mapping(spec, where, values)
+        values = designs[design] = _check_mapping(spec, where, values)
         if "catalog" in values:
             if set(values) != {"catalog"}:
                 raise spec.error(where, "a catalog design takes only catalog: ENTRY_NAME")
