@@ -574,6 +574,68 @@ def _cmd_report(args) -> int:
     print(f"report: {path}")
     return 0
 
+# %% ../nbs/09_cli.ipynb #5d1c0e7a
+def _print_plan(spec, catalog) -> None:
+    import pandas as pd
+
+    from electrode_design import study
+
+    table = study.plan_study(spec, catalog_path=catalog)
+    loaded = study.load_study(spec)
+    with pd.option_context("display.width", 160, "display.max_rows", 500):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    todo = table[table.state != "done"]
+    cores = os.cpu_count() or 1
+    print(f"\nstudy {loaded.name}: {len(table)} runs ({', '.join(f'{n} {s}' for s, n in table.state.value_counts().items())}); "
+          f"to compute: {len(todo)}, about {todo.estimated_cost_s.sum():.0f} core-seconds "
+          f"(~{todo.estimated_cost_s.sum() / cores:.0f} s on this machine's {cores} cores)")
+
+
+def _cmd_study_plan(args) -> int:
+    _print_plan(args.spec, args.catalog)
+    return 0
+
+
+def _cmd_study_run(args) -> int:
+    from electrode_design import study
+
+    start = time.perf_counter()
+    try:
+        ds = study.run_study(args.spec, catalog_path=args.catalog, scheduler=args.scheduler,
+                             scheduler_file=args.scheduler_file, n_workers=args.workers, force=args.force,
+                             serial=args.serial, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the finished runs are saved; run the same command again to compute the rest",
+              file=sys.stderr)
+        return 130
+    print(f"study {ds.attrs['study']}: {ds.attrs['n_ok']} ok, {ds.attrs['n_failed']} failed, "
+          f"{ds.attrs['n_pending']} pending of {ds.attrs['n_runs']} runs; computed {ds.attrs['computed_runs']} "
+          f"in {time.perf_counter() - start:.1f} s; status {ds.attrs['status']} (catalog entry {ds.attrs['study']!r})")
+    for name, status in zip(ds.run_name.values.ravel(), ds.status.values.ravel()):
+        if status == "failed":
+            meta = store.entry_metadata(str(name), catalog_path=args.catalog)
+            print(f"  {name} failed: {meta.get('error', '')}")
+    return 0 if ds.attrs["status"] == "ok" else 1
+
+
+def _add_study_parser(sub) -> None:
+    study = sub.add_parser("study", help="design studies: sweeps of microstructures × parameters × protocols on Dask")
+    actions = study.add_subparsers(dest="study_command", required=True)
+    plan = actions.add_parser("plan", help="print the expanded runs, their estimated cost and what is already done")
+    plan.add_argument("spec", type=Path, help="study YAML file (see studies/)")
+    plan.set_defaults(func=_cmd_study_plan)
+    run = actions.add_parser("run", help="run a study on a Dask cluster; finished runs are saved as they end")
+    run.add_argument("spec", type=Path, help="study YAML file (see studies/)")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                       help="an existing Dask scheduler (default: a LocalCluster, one worker per core)")
+    where.add_argument("--scheduler-file", type=Path, default=None, help="scheduler file of an existing cluster")
+    where.add_argument("--serial", action="store_true", help="run in this process, without Dask")
+    run.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: cores)")
+    run.add_argument("--force", action="store_true", help="recompute runs already complete")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(func=_cmd_study_run)
+
 # %% ../nbs/09_cli.ipynb #fa982daa
 _PIP_NAMES = {"skimage": "scikit-image", "yaml": "pyyaml", "fipy": "fipy", "pybamm": "pybamm", "bpx": "bpx"}
 
@@ -688,6 +750,7 @@ def build_parser() -> argparse.ArgumentParser:
     params = sub.add_parser("params", help="print a parameter set as a table")
     params.add_argument("source", nargs="?", default="chen2020_nmc811", help="bundled set name or YAML file")
     params.set_defaults(func=_cmd_params)
+    _add_study_parser(sub)
     return parser
 
 

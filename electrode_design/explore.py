@@ -30,7 +30,8 @@ __all__ = ['CATALOG_ENV', 'example_gitt', 'example_microstructure', 'example_sim
            'particle_size_distribution', 'volume_fraction_profile', 'discharge_curves', 'snapshot_index',
            'particle_sol_vs_depth', 'sol_histogram', 'gitt_plot', 'microstructure_plot', 'microstructure_dynamic',
            'discharge_plot', 'simulation_plot', 'simulation_dynamic', 'Explorer', 'explore', 'report_html',
-           'explorer_notebook_path', 'launch_jupyterlab']
+           'explorer_notebook_path', 'launch_jupyterlab', 'study_dims', 'study_table', 'study_rate_plot',
+           'study_heatmap']
 
 # %% ../nbs/07_explore.ipynb #3da240e4
 CATALOG_ENV = "ELECTRODE_DESIGN_CATALOG"
@@ -1146,6 +1147,7 @@ class Explorer:
         sections = []
         self.sections = {}
         builders = {"gitt": _GittSection, "microstructure": _MicrostructureSection, "simulation": _SimulationSection}
+        builders["study"] = lambda explorer, members: _StudySection(explorer, members)  # defined below
         for kind, members in by_kind.items():
             if kind not in builders:
                 sections.append(self._w.HTML(f"<p>{len(members)} {_html.escape(str(kind))} result(s): no view for this kind yet</p>"))
@@ -1564,3 +1566,158 @@ def launch_jupyterlab(*, catalog_path=None, port: int = 8888, open_browser: bool
             proc.terminate()
             proc.wait(timeout=30)
     return proc
+
+# %% ../nbs/07_explore.ipynb #5a7d2e02
+_STUDY_VALUES = ("rated_capacity", "specific_capacity", "areal_capacity", "average_voltage", "energy", "duration")
+_RATE_DIMS = ("c_rate", "current_density")
+
+
+def study_dims(ds: xr.Dataset) -> list[str]:
+    """The swept dimensions of a study Dataset (with ``combine: zip``: the coordinates along ``run``)."""
+    if tuple(ds.dims) == ("run",):
+        return [str(c) for c in ds.coords if c != "run" and ds[c].dims == ("run",)]
+    return [str(d) for d in ds.dims]
+
+
+def study_table(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per run of a ``kind="study"`` Dataset: swept values, status, results and the run's entry name."""
+    _require(ds, ("status", "run_name"), "study")
+    frame = ds[[v for v in ("status", *_STUDY_VALUES, "run_name") if v in ds]].to_dataframe().reset_index()
+    frame = frame.drop(columns=[c for c in ("run",) if c in frame and "run" not in study_dims(ds)])
+    return frame[[*study_dims(ds), *[c for c in frame if c not in study_dims(ds)]]]
+
+
+def _rate_dim(ds: xr.Dataset) -> str:
+    dims = study_dims(ds)
+    rate = [d for d in dims if d in _RATE_DIMS]
+    if not rate and not dims:
+        raise ValueError("this study sweeps nothing: no curve to draw")
+    return rate[0] if rate else dims[-1]
+
+
+def study_rate_plot(ds: xr.Dataset, *, var: str = "specific_capacity", x: str | None = None):
+    """``var`` against the rate dimension (or ``x``), one curve per combination of the other swept values."""
+    hv = _hv()
+    if var not in ds:
+        raise KeyError(f"study has no variable {var!r}; choose one of {[v for v in _STUDY_VALUES if v in ds]}")
+    x = x or _rate_dim(ds)
+    table = study_table(ds)
+    others = [d for d in study_dims(ds) if d != x]
+    curves = []
+    for key, group in (table.groupby(others, sort=False) if others else [((), table)]):
+        key = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{d}={v}" for d, v in zip(others, key)) or var
+        curves.append(hv.Curve(group.sort_values(x), x, var, label=label).opts(tools=["hover"])
+                      * hv.Scatter(group, x, [var, "run_name"], label=label).opts(size=6, tools=["hover", "tap"]))
+    return hv.Overlay(curves).opts(title=f"{ds.attrs.get('study', '')}: {_label(ds, var)}", width=520, height=340,
+                                   legend_position="right", xlabel=x, ylabel=_label(ds, var))
+
+
+def study_heatmap(ds: xr.Dataset, *, var: str = "rated_capacity", x: str | None = None, y: str | None = None,
+                  **fixed):
+    """``var`` over two swept dimensions ``x`` and ``y``; the other dimensions at the values in ``fixed`` (default: first)."""
+    hv = _hv()
+    dims = study_dims(ds)
+    if len(dims) < 2:
+        raise ValueError(f"a heat map needs two swept dimensions; this study sweeps {dims}")
+    x = x or _rate_dim(ds)
+    y = y or next(d for d in dims if d != x)
+    for d in (x, y):
+        if d not in dims:
+            raise KeyError(f"{d!r} is not a swept dimension of this study; choose from {dims}")
+    table = study_table(ds)
+    for d in dims:
+        if d not in (x, y):
+            value = fixed.get(d, table[d].iloc[0])
+            table = table[table[d].astype(str) == str(value)]
+    table = table.assign(**{x: table[x].astype(str), y: table[y].astype(str)})
+    return hv.HeatMap(table, [x, y], [var, "run_name", "status"]).opts(
+        tools=["hover", "tap"], colorbar=True, cmap="viridis", width=460, height=320,
+        title=f"{_label(ds, var)}" + "".join(f", {d}={fixed.get(d, '')}" for d in fixed))
+
+# %% ../nbs/07_explore.ipynb #5a7d2e03
+class _StudySection(_Section):
+    """A study: its runs as a table, a quantity against the rate per design, a heat map; a picked run opens below."""
+
+    def __init__(self, explorer, names):
+        super().__init__(explorer, names)
+        w = self.w
+        self.entry = w.Dropdown(description="study", options=names)
+        self.var = w.Dropdown(description="show", options=[])
+        self.hx = w.Dropdown(description="heat map x")
+        self.hy = w.Dropdown(description="y")
+        self.run = w.Dropdown(description="open run", options=[])
+        self.table_html = w.HTML()
+        self.curves = _PlotArea(w, "ed-study-curves")
+        self.heat = _PlotArea(w, "ed-study-heatmap")
+        self.run_view = w.VBox()
+        self.tap = None
+        self.widget = w.VBox([w.HTML(f"<h4>study: {', '.join(names)}</h4>"), w.HBox([self.entry, self.var]),
+                              self.table_html, self.note, self.curves.out, w.HBox([self.hx, self.hy]),
+                              self.heat.out, self.run, self.run_view])
+        self.widget.add_class("ed-study")
+        self._on_entry()
+        for control in (self.var, self.hx, self.hy):
+            self._observe(control, self.rebuild)
+        self._observe(self.entry, self._on_entry)
+        self._observe(self.run, self._on_run)
+
+    @property
+    def ds(self) -> xr.Dataset:
+        return self.explorer.open(self.entry.value).load()
+
+    def _on_entry(self, change=None):
+        ds = self.ds
+        dims = study_dims(ds)
+        table = study_table(ds)
+        with self._quiet():
+            self.var.options = [v for v in _STUDY_VALUES if v in ds]
+            self.var.value = "specific_capacity" if "specific_capacity" in ds else self.var.options[0]
+            self.hx.options, self.hy.options = dims, dims
+            if len(dims) >= 2:
+                self.hx.value = _rate_dim(ds)
+                self.hy.value = next(d for d in dims if d != self.hx.value)
+            done = table[table.status != "pending"]
+            self.run.options = [("(pick a run)", "")] + [
+                (", ".join(f"{d}={r[d]}" for d in dims) + f"  [{r['status']}]", r["run_name"]) for _, r in done.iterrows()]
+            self.run.value = ""
+        self.table_html.value = _table_html(table.assign(name=table.run_name, kind="simulation", view_status="ok",
+                                                         created=""))
+        self.rebuild()
+
+    def rebuild(self, change=None):
+        ds = self.ds
+        self._guard(self.curves, lambda: study_rate_plot(ds, var=self.var.value))
+        if len(study_dims(ds)) >= 2 and self.hx.value != self.hy.value:
+            def heat():
+                hv = _hv()
+                plot = study_heatmap(ds, var=self.var.value, x=self.hx.value, y=self.hy.value)
+                self.tap = hv.streams.Tap(source=plot, x=None, y=None)
+                self.tap.add_subscriber(self.explorer._guarded(lambda x=None, y=None: self.pick(plot, x, y)))
+                return plot
+            self._guard(self.heat, heat)
+
+    def pick(self, plot, x, y) -> None:
+        """Open the run under the heat-map cell (x, y) (categorical labels or bokeh's cell centres)."""
+        if x is None or y is None:
+            return
+        data = plot.data
+        xs, ys = list(dict.fromkeys(data[self.hx.value])), list(dict.fromkeys(data[self.hy.value]))
+        x = xs[int(x)] if isinstance(x, (int, float)) and not isinstance(x, bool) and str(x) not in xs else str(x)
+        y = ys[int(y)] if isinstance(y, (int, float)) and not isinstance(y, bool) and str(y) not in ys else str(y)
+        row = data[(data[self.hx.value] == x) & (data[self.hy.value] == y)]
+        if len(row) and row["run_name"].iloc[0] in dict(self.run.options).values():
+            self.run.value = row["run_name"].iloc[0]
+
+    def _on_run(self, change=None):
+        name = self.run.value
+        if not name:
+            self.run_view.children = []
+            return
+        if self.explorer.open(name).attrs.get("status") == "failed" and "voltage" not in self.explorer.open(name):
+            self.note.value = (f"<p style='color:#8a6d3b'>{_html.escape(name)} failed: "
+                               f"{_html.escape(str(self.explorer.open(name).attrs.get('error', '')))}</p>")
+            self.run_view.children = []
+            return
+        self.explorer.sections[f"simulation:{name}"] = section = _SimulationSection(self.explorer, [name])
+        self.run_view.children = [section.widget]
