@@ -142,7 +142,7 @@ def save_result(ds: xr.Dataset, name: str, *, catalog_path=None, metadata: dict 
     Parameters
     ----------
     ds : xarray.Dataset
-        A result following DESIGN.md §2 (``attrs['kind']``, units and long names).
+        A result following the Dataset schema of `conventions` (``attrs['kind']``, units and long names).
     name : str
         Identifier-style entry name.
     catalog_path : path-like, optional
