@@ -172,7 +172,7 @@ def example_simulation(*, shape: tuple[int, int, int] = (20, 24, 24), voxel_size
                        n_snapshots: int = 6, n_time: int = 60, c_rate: float = 1.0,
                        capacity_units: str = "A h", lazy: bool = False,
                        seed: int | np.random.Generator | None = 0) -> xr.Dataset:
-    """A small simulation result following DESIGN.md §2.
+    """A small simulation result following the Dataset schema of `conventions`.
 
     Time series along ``time`` (``voltage``, ``current``, ``capacity`` in ``capacity_units``
     = "A h" or "C", ``depth_of_discharge``), fields along ``snapshot`` × ``z, y, x`` (``sol``,
