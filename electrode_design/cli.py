@@ -331,7 +331,7 @@ _DEMO_RESULTS = {
     "demo_d8_electrode": "generated D8 electrode at 0.5 µm voxels, characterised",
     "nrel_nmc_1_cal": "the real NREL CT electrode, segmented into particles and characterised",
     "demo_d8_electrode_1um": "the coarse D8 electrode that was simulated",
-    "demo_d8_3c": "3C discharge of demo_d8_electrode_1um, with its PyBaMM DFN twins",
+    "demo_d8_3c": "3C discharge of demo_d8_electrode_1um with the GITT example's D_s(SoL), and its PyBaMM DFN twins",
 }
 
 
