@@ -226,7 +226,7 @@ def _cmd_characterise(args) -> int:
 # %% ../nbs/09_cli.ipynb #2416adab
 def _simulate(microstructure_name, name, catalog, *, c_rate, cutoff_V, parameter_set="chen2020_nmc811",
               snapshots_dod=(0.2, 0.4, 0.6, 0.8), p2d: bool = False, solid_conductivity_S_m: float | None = None,
-              nonsolid_electronic_conductivity_S_m: float = 0.0) -> bool:
+              nonsolid_electronic_conductivity_S_m: float = 0.0, gitt: str | None = None) -> bool:
     import warnings
 
     import numpy as np
@@ -241,6 +241,9 @@ def _simulate(microstructure_name, name, catalog, *, c_rate, cutoff_V, parameter
     voxel_size_m = float(ms.attrs["voxel_size_m"])
     cell_params = params.load_parameters(parameter_set) if Path(parameter_set).suffix in (".yml", ".yaml") \
         else params.parameter_set(parameter_set)
+    if gitt is not None:
+        cell_params = params.from_gitt(gitt, base=cell_params, catalog_path=catalog)
+        print(f"  D_s(SoL) and OCV(SoL) from the GITT entry {gitt!r} (params.from_gitt), the rest from {parameter_set}")
     _check_cutoff(cell_params, cutoff_V)
     isolated = _isolated_active_fraction(phase, particle)
     print(f"  {microstructure_name}: {phase.shape} voxels of {voxel_size_m * 1e6:g} µm, {c_rate:g}C to {cutoff_V:g} V")
@@ -264,7 +267,7 @@ def _simulate(microstructure_name, name, catalog, *, c_rate, cutoff_V, parameter
     ds.attrs["c_rate"] = float(c_rate)
     ok = ds.attrs.get("status") == "ok"
     store.save_result(ds, name, catalog_path=catalog, metadata={
-        "microstructure": microstructure_name, "c_rate": float(c_rate),
+        "microstructure": microstructure_name, "c_rate": float(c_rate), "gitt": gitt,
         "particle_diameter_um": ms.attrs.get("particle_diameter_um", ms.attrs.get("d50_um")),
         "porosity": ms.attrs.get("porosity"), "thickness_um": ms.attrs.get("thickness_um")})
     dod = float(ds["depth_of_discharge"].values[-1])
@@ -307,7 +310,7 @@ def _cmd_simulate(args) -> int:
     ok = _simulate(args.microstructure, args.out or f"{args.microstructure}_{args.c_rate:g}C".replace(".", "p"),
                    args.catalog, c_rate=args.c_rate, cutoff_V=args.cutoff, parameter_set=args.params, p2d=args.p2d,
                    solid_conductivity_S_m=args.solid_conductivity,
-                   nonsolid_electronic_conductivity_S_m=args.nonsolid_conductivity)
+                   nonsolid_electronic_conductivity_S_m=args.nonsolid_conductivity, gitt=args.gitt)
     return 0 if ok else 1
 
 # %% ../nbs/09_cli.ipynb #6fed4223
@@ -335,12 +338,14 @@ def _cmd_demo(args) -> int:
     _segment_file(ct, "nrel_nmc_1_cal", args.catalog, voxel_size_m=0.398e-6, labels={0: 0, 1: 1, 2: 2},
                   tortuosity=True, diffusivity_m2_s=4e-15)
 
-    print("\n[4] Simulation: 3C discharge of a coarse D8 electrode (40×24×24 µm, 1 µm voxels), Chen2020 NMC811")
+    print("\n[4] Simulation: 3C discharge of a coarse D8 electrode (40×24×24 µm, 1 µm voxels), Chen2020 NMC811 "
+          "with the D_s(SoL) and OCV(SoL) measured by the GITT of [1] (params.from_gitt)")
     coarse = microstructure.generate_electrode(8e-6, thickness_m=40e-6, width_m=24e-6, voxel_size_m=1e-6,
                                                active_volume_fraction=0.43, seed=0)
     coarse = microstructure.characterise(coarse, diffusivity_m2_s=4e-15)
     _save_microstructure(coarse, "demo_d8_electrode_1um", args.catalog)
-    _simulate("demo_d8_electrode_1um", "demo_d8_3c", args.catalog, c_rate=3.0, cutoff_V=2.8, p2d=True)
+    _simulate("demo_d8_electrode_1um", "demo_d8_3c", args.catalog, c_rate=3.0, cutoff_V=2.8, p2d=True,
+              gitt="gitt_pybamm_param_example")
     _print_demo_summary(catalog, time.perf_counter() - started, explicit_catalog=args.catalog is not None)
     return 0
 
@@ -350,7 +355,7 @@ _DEMO_RESULTS = {
     "demo_d8_electrode": "generated D8 electrode at 0.5 µm voxels, characterised",
     "nrel_nmc_1_cal": "the real NREL CT electrode, segmented into particles and characterised",
     "demo_d8_electrode_1um": "the coarse D8 electrode that was simulated",
-    "demo_d8_3c": "3C discharge of demo_d8_electrode_1um, with its PyBaMM DFN twins",
+    "demo_d8_3c": "3C discharge of demo_d8_electrode_1um with the GITT example's D_s(SoL), and its PyBaMM DFN twins",
 }
 
 
@@ -727,6 +732,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--c-rate", type=float, required=True, help="C-rate (1C = theoretical capacity in one hour)")
     simulate.add_argument("--cutoff", type=float, default=2.8, help="cut-off voltage (V)")
     simulate.add_argument("--params", default="chen2020_nmc811", help="bundled parameter set or YAML file")
+    simulate.add_argument("--gitt", default=None, metavar="ENTRY",
+                          help="catalogued GITT entry whose D_s(SoL) and OCV(SoL) replace those of --params")
     simulate.add_argument("--out", default=None, help="catalog entry name")
     simulate.add_argument("--solid-conductivity", type=float, default=None, metavar="S_PER_M",
                           help="solve the solid potential as a field with this active-material conductivity "

@@ -29,9 +29,9 @@ __all__ = ['CATALOG_ENV', 'example_gitt', 'example_microstructure', 'example_sim
            'catalog_table', 'filter_table', 'gitt_trace', 'gitt_pulse_spans', 'gitt_tables', 'select_slice',
            'particle_size_distribution', 'volume_fraction_profile', 'discharge_curves', 'snapshot_index',
            'particle_sol_vs_depth', 'sol_histogram', 'gitt_plot', 'microstructure_plot', 'microstructure_dynamic',
-           'discharge_plot', 'simulation_plot', 'simulation_dynamic', 'Explorer', 'explore', 'report_html',
-           'explorer_notebook_path', 'launch_jupyterlab', 'study_dims', 'study_table', 'study_rate_plot',
-           'study_heatmap']
+           'discharge_plot', 'simulation_plot', 'simulation_dynamic', 'Explorer', 'explore', 'analysis_table',
+           'analysis_plot', 'report_html', 'explorer_notebook_path', 'launch_jupyterlab', 'study_dims', 'study_table',
+           'study_rate_plot', 'study_heatmap']
 
 # %% ../nbs/07_explore.ipynb #3da240e4
 CATALOG_ENV = "ELECTRODE_DESIGN_CATALOG"
@@ -1146,7 +1146,7 @@ class Explorer:
         self.message.value = "".join(f"<p style='color:#b00'>cannot show {_html.escape(n)}</p>" for n in notes)
         sections = []
         self.sections = {}
-        builders = {"gitt": _GittSection, "microstructure": _MicrostructureSection, "simulation": _SimulationSection}
+        builders = {"gitt": _GittSection, "microstructure": _MicrostructureSection, "simulation": _SimulationSection, "analysis": _AnalysisSection}
         builders["study"] = lambda explorer, members: _StudySection(explorer, members)  # defined below
         for kind, members in by_kind.items():
             if kind not in builders:
@@ -1407,6 +1407,84 @@ def explore(catalog_path=None, *, check_stores: bool = True) -> Explorer:
     if _in_kernel():
         _setup_notebook()
     return Explorer(catalog_path, check_stores=check_stores)
+
+# %% ../nbs/07_explore.ipynb #d9b9eb4c
+_METRIC_TABLES = {"rated_capacity": ("c_rate", ["current_density", "capacity_fraction", "specific_capacity", "areal_capacity"]),
+                  "sst_limiting_region": ("c_rate", ["ds_limiting_depth", "p_ds_location", "p_ds_height", "p_ds_volume_fraction"])}
+
+
+def analysis_table(ds: xr.Dataset) -> pd.DataFrame:
+    """The table of an analysis result: its variables along ``c_rate`` (rated capacity, SST
+    region) or, for any other metric, its scalar variables (name, value, units)."""
+    metric = ds.attrs.get("metric", "")
+    if metric in _METRIC_TABLES:
+        dim, names = _METRIC_TABLES[metric]
+        present = [n for n in names if n in ds and ds[n].dims == (dim,)]
+        _require(ds, present or names[:1], f"the {metric} table")
+        return pd.DataFrame({_label(ds, n): np.asarray(ds[n].values) for n in present},
+                            index=pd.Index(np.asarray(ds[dim].values), name=_label(ds, dim)))
+    rows = [(n, float(ds[n].values), ds[n].attrs.get("units", "")) for n in ds.data_vars if ds[n].ndim == 0]
+    return pd.DataFrame(rows, columns=["name", "value", "units"])
+
+
+def analysis_plot(ds: xr.Dataset):
+    """HoloViews view of one analysis result, chosen by ``attrs["metric"]``."""
+    hv = _hv()
+    metric = ds.attrs.get("metric")
+    size = dict(width=420, height=300, tools=["hover"])
+    title = f"{metric}" + (f", DoD {float(ds.attrs['dod']):.2f}" if "dod" in ds.attrs else "")
+    if metric == "ds_limiting_depth":
+        _require(ds, ["sol_mean_profile", "sol_std_profile", "ds_limiting_depth"], "the SoL profile")
+        x = np.asarray(ds["depth_bin"].values, dtype=float)
+        mean, std = np.asarray(ds["sol_mean_profile"].values, float), np.asarray(ds["sol_std_profile"].values, float)
+        kdim, vdim = "depth from the separator (share of L)", "particle SoL, slice mean ± std"
+        shown = hv.ErrorBars((x, mean, std), kdim, [vdim, "std"]) * hv.Scatter((x, mean), kdim, vdim).opts(size=6)
+        if "reference_std_profile" in ds:
+            shown = shown * hv.Curve((x, mean + np.asarray(ds["reference_std_profile"].values, float)), kdim, vdim,
+                                     label="mean + isolated-particle std").opts(line_dash="dashed", color="black")
+        limit = float(ds["ds_limiting_depth"])
+        return (shown * hv.VLine(limit).opts(color="red")).opts(title=f"{title}: D_s-limited {limit:.2f} of L", **size)
+    if metric == "sol_histogram":
+        _require(ds, ["volume_fraction"], "the SoL histogram")
+        hist = hv.Curve((ds["sol_bin"].values, ds["volume_fraction"].values), "state of lithiation",
+                        "share of the active volume").opts(interpolation="steps-mid")
+        if "p_ds_low" in ds and np.isfinite(float(ds["p_ds_low"])):
+            hist = hist * hv.VSpan(float(ds["p_ds_low"]), float(ds["p_ds_high"])).opts(color="orange", alpha=0.3)
+            title += f": P_Ds at SoL {float(ds['p_ds_location']):.3f}, height {float(ds['p_ds_height']):.3f}"
+        return hist.opts(title=title, **size)
+    if metric == "particle_c_rates":
+        _require(ds, ["depth", "c_p", "c_diff"], "the particle C-rates")
+        frame = pd.DataFrame({"depth (µm)": ds["depth"].values * 1e6, "C_p": ds["c_p"].values, "C_diff": ds["c_diff"].values})
+        return hv.Points(frame, ["depth (µm)", "C_p"], ["C_diff"]).opts(color="C_diff", cmap="coolwarm", colorbar=True,
+                                                                         size=6, title=title, **size)
+    if metric == "delta_sol":
+        _require(ds, ["delta_sol", "depth"], "the ΔSoL profile")
+        overlay = [hv.Scatter((ds["depth"].values, ds["delta_sol"].isel(interval=i).values), "depth (share of L)", "ΔSoL",
+                              label=f"to SoL {float(ds['interval_end_sol'][i]):.2f}").opts(size=4)
+                   for i in range(ds.sizes["interval"])]
+        return hv.Overlay(overlay).opts(title=title, legend_position="right", width=520, height=300)
+    if metric in _METRIC_TABLES:
+        table = analysis_table(ds)
+        y = table.columns[1] if metric == "rated_capacity" and len(table.columns) > 1 else table.columns[0]
+        curve = hv.Curve((table.index.values, table[y].values), table.index.name, y).opts(title=title, **size)
+        return (curve * hv.Scatter((table.index.values, table[y].values)).opts(size=6)) + hv.Table(table.reset_index().round(4))
+    return _note(hv, f"no view for metric {metric!r}; its scalars: "
+                 + ", ".join(f"{r.name} = {r.value:.4g}" for r in analysis_table(ds).itertuples()))
+
+
+class _AnalysisSection(_Section):
+    def __init__(self, explorer, names):
+        super().__init__(explorer, names)
+        self.entry = self.w.Dropdown(description="entry", options=names)
+        self.plots = _PlotArea(self.w, "ed-analysis-plots")
+        self.widget = self.w.VBox([self.w.HTML("<h4>analysis</h4>"), self.entry, self.note, self.plots.out])
+        self.widget.add_class("ed-analysis")
+        self._observe(self.entry, self.update)
+        self.update()
+
+    def update(self, change=None):
+        self.note.value = ""
+        self._guard(self.plots, lambda: analysis_plot(self.explorer.open(self.entry.value)))
 
 # %% ../nbs/07_explore.ipynb #84b26b38
 def report_html(names: Sequence[str], path, *, catalog_path=None, title: str = "electrode_design report") -> Path:

@@ -1,4 +1,5 @@
 """The electrode-design command: each subcommand end to end on small inputs, and its errors."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,22 @@ def test_user_errors_are_one_line_exit_2(tmp_path, capsys):
         assert expected in err and len(err.strip().splitlines()) == 1, err
     assert cli.main(["--catalog", str(tmp_path), "catalog", "list"]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+def test_simulate_with_gitt_uses_the_measured_diffusivity(tmp_path, capsys):
+    catalog = tmp_path / "catalog.yml"
+    files = sorted(GITT.glob("pulse_*.csv"), key=lambda p: int(p.stem.split("_")[1]))
+    assert run("gitt", *files, "--electrode", GITT / "electrode.yml", "--out", "g", "--no-plot", catalog=catalog) == 0
+    assert run("generate", "--out", "small", "--diameter-um", 8, "--thickness-um", 16, "--width-um", 10,
+               "--voxel-um", 1, "--seed", 1, catalog=catalog) == 0
+    capsys.readouterr()
+    assert run("simulate", "small", "--c-rate", 3, "--gitt", "g", "--out", "small_gitt", catalog=catalog) == 0
+    assert "from the GITT entry 'g' (params.from_gitt)" in capsys.readouterr().out
+    sim = store.open_result("small_gitt", catalog_path=catalog)
+    from electrode_design import params
+    used = json.loads(sim.attrs["parameters"])["positive"]["material"]["diffusivity"]
+    expected = params.from_gitt("g", catalog_path=catalog).positive.material.diffusivity
+    np.testing.assert_allclose(used["values"], expected.values, rtol=1e-12)
+    assert store.list_results(catalog_path=catalog).set_index("name").loc["small_gitt", "gitt"] == "g"
+    assert run("simulate", "small", "--c-rate", 3, "--gitt", "nothing_here", catalog=catalog) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing_here" in err[0]

@@ -346,3 +346,69 @@ def test_launch_jupyterlab_command(tmp_path, monkeypatch):
     assert "--ServerApp.ip=127.0.0.1" in seen["cmd"] and "--ServerApp.token=x" in seen["cmd"]
     with pytest.raises(FileNotFoundError):
         ex.launch_jupyterlab(notebook=tmp_path / "missing.ipynb", wait=False)
+
+
+# -- analysis results (the paper's metrics) ------------------------------------------------------
+@pytest.fixture(scope="module")
+def metrics():
+    """Every metric of `analysis` on a real (small) gpnp discharge: 16×10×10 µm, 1 µm voxels, 3C."""
+    import warnings
+
+    from electrode_design import analysis, gpnp, microstructure
+    from electrode_design.params import parameter_set
+
+    small = microstructure.generate_electrode(8e-6, thickness_m=16e-6, width_m=10e-6, voxel_size_m=1e-6, seed=1)
+    runs = []
+    for rate in (1.0, 3.0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runs.append(gpnp.discharge(small.phase.values.astype(np.uint8), params=parameter_set("chen2020_nmc811"),
+                                       c_rate=rate, particle=small.particle.values.astype(np.int32), voxel_size_m=1e-6,
+                                       snapshots_dod=(0.2, 0.4), progress=False))
+    run = runs[1]
+    return {"limit": analysis.ds_limiting_depth(run, small, dod=0.4, bins=4),
+            "hist": analysis.sol_histogram(run, dod=0.4),
+            "delta": analysis.delta_sol(run, small),
+            "cp": analysis.particle_c_rates(run, small, dod=0.4),
+            "rated": analysis.rated_capacity(runs),
+            "sst": analysis.sst_limiting_region(runs, small, dod=0.4, bins=4)}
+
+
+def test_analysis_views_by_metric(metrics):
+    import holoviews as hv
+
+    views = {k: ex.analysis_plot(ds) for k, ds in metrics.items()}
+    assert type(views["limit"]).__name__ == "Overlay" and "D_s-limited" in views["limit"].opts.get().kwargs["title"]
+    vline, = [e for e in views["limit"] if isinstance(e, hv.VLine)]
+    assert vline.data == pytest.approx(float(metrics["limit"].ds_limiting_depth))
+    assert isinstance(views["cp"], hv.Points) and "C_diff" in [d.name for d in views["cp"].vdims]
+    np.testing.assert_allclose(views["cp"].dframe()["C_diff"], metrics["cp"].c_diff.values)
+    assert len(views["delta"]) == metrics["delta"].sizes["interval"]
+    for key in ("rated", "sst"):
+        assert isinstance(views[key], hv.Layout)
+        table = ex.analysis_table(metrics[key])
+        assert len(table) == 2 and list(table.index) == sorted(metrics[key].c_rate.values)
+    rated = ex.analysis_table(metrics["rated"])
+    np.testing.assert_allclose(rated.iloc[:, 1], metrics["rated"].capacity_fraction.values)  # capacity fraction column
+    scalars = ex.analysis_table(metrics["hist"]).set_index("name")
+    assert scalars.loc["p_ds_location", "value"] == pytest.approx(float(metrics["hist"].p_ds_location), nan_ok=True)
+    other = metrics["hist"].assign_attrs(metric="something_new")
+    assert type(ex.analysis_plot(other)).__name__ == "Div"
+    with pytest.raises(KeyError, match="SoL profile"):
+        ex.analysis_plot(metrics["limit"].drop_vars("sol_mean_profile"))
+
+
+def test_explorer_shows_catalogued_analysis(metrics, tmp_path):
+    pytest.importorskip("ipywidgets")
+    catalog = tmp_path / "catalog.yml"
+    for key in ("limit", "rated"):
+        store.save_result(metrics[key], f"metric_{key}", catalog_path=catalog)
+    table = store.list_results(catalog_path=catalog).set_index("name")
+    assert table.loc["metric_limit", "metric"] == "ds_limiting_depth"  # the metric is searchable metadata
+    app = ex.explore(catalog)
+    app.entries.value = ("metric_limit", "metric_rated")
+    section = app.sections["analysis"]
+    assert section.entry.options == ("metric_limit", "metric_rated") and section.note.value == ""
+    section.entry.value = "metric_rated"
+    assert isinstance(section.plots.pane.object, __import__("holoviews").Layout)
+    assert app.log.outputs == ()
