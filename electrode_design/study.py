@@ -179,7 +179,9 @@ def _dotted_value(obj, key: str):
 
 def _check_parameters(spec) -> None:
     path = ("parameters",)
-    section = _check_mapping(spec, path, spec.parameters, ("set", "overrides"))
+    section = _check_mapping(spec, path, spec.parameters, ("set", "overrides", "gitt"))
+    if section.get("gitt") is not None and not str(section["gitt"]).isidentifier():
+        raise spec.error(path + ("gitt",), f"got {section['gitt']!r}; expected the name of a catalogued GITT result")
     name = section.setdefault("set", "chen2020_nmc811")
     try:
         base = _load_parameter_set(name, spec.source)
@@ -423,6 +425,9 @@ def expand_study(spec, *, catalog_path=None) -> list[dict]:
     set_path = Path(spec.source).parent / param_set if spec.source and str(param_set).endswith((".yml", ".yaml")) else None
     set_id = {"set": str(param_set), **({"sha256": hashlib.sha256(set_path.read_bytes()).hexdigest()}
                                         if set_path and set_path.is_file() else {})}
+    gitt = spec.parameters.get("gitt")
+    if gitt:  # D_s(SoL) and OCV(SoL) measured by a GITT entry (params.from_gitt); a new analysis is a new input
+        set_id["gitt"] = {"entry": str(gitt), "created": store.entry_metadata(str(gitt), catalog_path=catalog_path).get("created")}
     runs = []
     for combo in _combinations(spec, axes):
         chosen = {a["dim"]: a["values"][i] for a, i in zip(axes, combo)}
@@ -562,6 +567,9 @@ def execute_run(run: dict, catalog_path=None, force: bool = False) -> dict:
         warnings.simplefilter("ignore")
         try:
             cell_params = _load_parameter_set(run["parameters"]["set"], run["parameter_source"])
+            if run["parameters"].get("gitt"):
+                from electrode_design import params
+                cell_params = params.from_gitt(run["parameters"]["gitt"]["entry"], base=cell_params, catalog_path=catalog_path)
             cell_params = cell_params.replace(**run["parameters"]["overrides"])
             ms = _make_microstructure(run, catalog_path)
             ds = _simulate(run, ms, cell_params, info)

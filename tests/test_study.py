@@ -304,3 +304,26 @@ def test_ctrl_c_stops_cleanly_and_keeps_finished_runs(tmp_path):
     done = store.list_results(catalog_path=catalog, study="interrupted", kind="simulation")
     assert 1 <= (plan.state == "done").sum() == len(done) < 8 and (done.status == "ok").all()
     assert store.entry_metadata("interrupted", catalog_path=catalog)["status"] == "partial"
+
+
+def test_study_with_a_gitt_entry_uses_its_diffusivity(tmp_path):
+    """Issue 13: the study spec accepts a catalogued GITT result (params.from_gitt) like `simulate --gitt`."""
+    from electrode_design import gitt, params
+
+    catalog = tmp_path / "catalog.yml"
+    example = REPO / "data" / "examples" / "gitt_pybamm_param"
+    files = sorted(example.glob("pulse_*.csv"), key=lambda p: int(p.stem.split("_")[1]))
+    result = gitt.analyse_gitt(gitt.read_cycler(files), gitt.ElectrodeDescription.from_yaml(example / "electrode.yml"))
+    store.save_result(result, "g", catalog_path=catalog)
+    spec = tiny_spec(porosities=(0.28,), c_rates=(1.0,))
+    spec["parameters"]["gitt"] = "g"
+    (run,) = study.expand_study(spec, catalog_path=catalog)
+    assert run["parameters"]["gitt"]["entry"] == "g"
+    assert run["input_hash"] != study.expand_study(tiny_spec(porosities=(0.28,), c_rates=(1.0,)), catalog_path=catalog)[0]["input_hash"]
+    ds = study.run_study(spec, catalog_path=catalog, serial=True, progress=False)
+    sim = store.open_result(str(ds.run_name.values.ravel()[0]), catalog_path=catalog)
+    used = json.loads(sim.attrs["parameters"])["positive"]["material"]["diffusivity"]["values"]
+    np.testing.assert_allclose(used, params.from_gitt("g", catalog_path=catalog).positive.material.diffusivity.values)
+    spec["parameters"]["gitt"] = "not a name"
+    with pytest.raises(study.SpecError, match="gitt"):
+        study.load_study(spec)
