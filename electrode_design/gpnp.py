@@ -1120,16 +1120,6 @@ class _VCycle:
         return x
 
 
-_GMRES_FIRST_BASIS = 16  # Krylov vectors allocated at first; doubled up to the restart length when needed
-
-
-def _grow_rows(A: np.ndarray, limit: int) -> np.ndarray:
-    "A copy of ``A`` with twice the rows (at most ``limit``), the first rows kept."
-    out = np.empty((min(2 * A.shape[0], limit), A.shape[1]))
-    out[:A.shape[0]] = A
-    return out
-
-
 def _gmres(matvec, precond, b, *, rtol: float, maxiter: int, restart: int = 60):
     """Right-preconditioned flexible GMRES; returns (x, iterations, info) with info 0 = converged.
 
@@ -1151,8 +1141,8 @@ def _gmres(matvec, precond, b, *, rtol: float, maxiter: int, restart: int = 60):
         if beta <= target:
             return x, total, 0
         m = max(1, min(restart, maxiter - total))
-        V = np.empty((min(m + 1, _GMRES_FIRST_BASIS), n))  # the Krylov bases grow as needed (memory)
-        Z = np.empty((min(m, _GMRES_FIRST_BASIS), n))
+        V = np.empty((m + 1, n))
+        Z = np.empty((m, n))
         H = np.zeros((m + 1, m))
         cs, sn = np.zeros(m), np.zeros(m)
         g = np.zeros(m + 1)
@@ -1160,8 +1150,6 @@ def _gmres(matvec, precond, b, *, rtol: float, maxiter: int, restart: int = 60):
         V[0] = r / beta
         k = 0
         for j in range(m):
-            if j == Z.shape[0]:
-                Z = _grow_rows(Z, m)
             Z[j] = precond(V[j])
             w = matvec(Z[j])
             basis = V[:j + 1]
@@ -1187,8 +1175,6 @@ def _gmres(matvec, precond, b, *, rtol: float, maxiter: int, restart: int = 60):
             total += 1
             if abs(g[j + 1]) <= target or hn == 0.0:
                 break
-            if j + 1 == V.shape[0]:
-                V = _grow_rows(V, m + 1)
             V[j + 1] = w / hn
         if k == 0:
             return np.full(n, np.nan), total, -1
@@ -1265,6 +1251,7 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
             storage[ns:ns + ne] = F * cell.electrolyte_volume_m3 * (m.c0 * np.exp(trial["w"]) - old["c"]) / dt
             bcol, d = -storage, 0.0
         if pre is None or last_its > opts["rebuild_iterations"] or not (0.25 < pre.dt / dt < 4.0):
+            pre = counters["preconditioner"] = None  # free the old hierarchies before the new set-up (peak memory)
             pre = _Preconditioner(cell, J, bcol, crow, d, event=event)
             pre.dt = dt
             counters["preconditioner"] = pre
