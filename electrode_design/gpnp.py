@@ -589,9 +589,10 @@ def _pattern_by_sorting(cell: GpnpCell) -> None:
 # %% ../nbs/05_gpnp.ipynb #c0575e12
 # Measured cost of a discharge to the cut-off (fitted by `benchmarks/bench_gpnp.py --cost-model`):
 # peak resident memory = base + per-unknown bytes × unknowns; wall time = a (N / 1e5)^k on one core.
-COST_MODEL = {"base_bytes": 1.7e8, "bytes_per_unknown": 1.2e3, "time_s_at_1e5": 40.0, "time_exponent": 1.07,
-              "time_c_rate_exponent": 0.0, "reference_c_rate": 3.0,
-              "fitted_on": "D8 packings, 1 µm voxels, 3C, 1.2e4–3.2e5 unknowns (placeholder until fitted)"}
+COST_MODEL = {"base_bytes": 1.716e8, "bytes_per_unknown": 1512.0, "time_s_at_1e5": 22.49, "time_exponent": 1.092,
+              "time_c_rate_exponent": -0.11, "reference_c_rate": 3.0,
+              "fitted_on": "D8 packings at 1 µm voxels, 3C, 1.2e4–3.2e5 unknowns (CPU time of one core); "
+                           "C-rate exponent from 1C/3C of a D8 at 0.5, 1 and 1.5 µm voxels"}
 MEMORY_LIMIT_ENV = "ELECTRODE_DESIGN_MEMORY_LIMIT"  # bytes or "12GB": overrides the machine's available memory
 
 
