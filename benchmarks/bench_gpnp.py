@@ -99,23 +99,33 @@ def packing(shape, *, voxel_m=1e-6, seed=0):
     return ms.phase.values.astype(np.uint8), ms.particle.values.astype(np.int32)
 
 
-def _run(shape, c_rate, voxel_m, build_options, queue):
-    from electrode_design.gpnp import build_cell, discharge
+def _run(shape, c_rate, voxel_m, build_options, queue, max_steps=2000, case=None, poisson=True):
+    from electrode_design.gpnp import build_cell, discharge, estimate_cost
     from electrode_design.params import parameter_set
 
     params = parameter_set("chen2020_nmc811")
-    phase, particle = packing(shape, voxel_m=voxel_m)
+    if case is None:
+        phase, particle = packing(shape, voxel_m=voxel_m)
+    else:
+        phase, particle, voxel_m = nrel_volume(**case)
+        shape = phase.shape
+    est = estimate_cost(phase, c_rate=c_rate)
     t0 = time.perf_counter()
     cell = build_cell(phase, voxel_size_m=voxel_m, params=params, particle=particle, **build_options)
     build_s = time.perf_counter() - t0
+    build_MB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = discharge(cell, c_rate=c_rate, particle=particle, progress=False, on_failure="return")
-    poisson_s = poisson_time(phase)
+        cpu0 = time.process_time()
+        ds = discharge(cell, c_rate=c_rate, particle=particle, progress=False, on_failure="return", max_steps=max_steps)
+        cpu_s = time.process_time() - cpu0
     peak_MB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    poisson_s = poisson_time(phase) if poisson else float("nan")
     queue.put({"shape": shape, "voxels": int(np.prod(shape)), "unknowns": cell.summary()["unknowns"],
-               "active_fraction": float(phase.mean()), "particles": int(particle.max()), "build_s": build_s,
-               "wall_s": ds.attrs["wall_time_s"], "steps": ds.attrs["steps"], "newton": ds.attrs["newton_iterations"],
+               "active_fraction": float((phase == 1).mean()), "particles": int(particle.max()), "build_s": build_s,
+               "build_MB": build_MB, "predicted_MB": est["peak_memory_bytes"] / 2 ** 20,
+               "predicted_s": est["wall_time_s"], "predicted_unknowns": est["unknowns"],
+               "wall_s": ds.attrs["wall_time_s"], "cpu_s": cpu_s, "steps": ds.attrs["steps"], "newton": ds.attrs["newton_iterations"],
                "linear": ds.attrs["linear_iterations"], "amg_setups": ds.attrs["amg_setups"],
                "amg_refreshes": ds.attrs.get("amg_refreshes", 0), "border_solves": ds.attrs.get("border_solves", 0),
                "rejected": ds.attrs["rejected_steps"],
@@ -124,18 +134,80 @@ def _run(shape, c_rate, voxel_m, build_options, queue):
                "capacity_dod": float(ds.depth_of_discharge[-1]), "conservation": ds.attrs["conservation_error"],
                "poisson_s": poisson_s, "peak_MB": peak_MB, "porosity": float((phase == 0).mean()),
                "area_m2": cell.reaction_area_m2, "volume_m3": phase.size * voxel_m ** 3,
-               "thickness_m": shape[0] * voxel_m})
+               "thickness_m": shape[0] * voxel_m, "voxel_m": voxel_m})
+
+
+def nrel_volume(crop=None, coarsen=None):
+    """The shipped NREL CT electrode (phase, particle, voxel size), cropped then coarsened as asked."""
+    from electrode_design import microstructure, store
+
+    ms = store.open_result("nrel_nmc_1_cal")
+    ms = ms[["phase", "particle"]].load().assign_attrs(ms.attrs)
+    if crop:
+        ms = microstructure.crop(ms, crop)
+    if coarsen and coarsen > 1:
+        ms = microstructure.coarsen(ms, coarsen)
+    return ms.phase.values.astype(np.uint8), ms.particle.values.astype(np.int32), float(ms.attrs["voxel_size_m"])
+
+
+def fit_cost_model(results):
+    """Least-squares peak = base + b N (bytes) and log-log wall = a (N/1e5)^k over the runs."""
+    n = np.array([r["unknowns"] for r in results], float)
+    peak = np.array([r["peak_MB"] for r in results]) * 2 ** 20
+    wall = np.array([r["cpu_s"] for r in results])   # CPU time: the wall time on a free core
+    b, base = np.polyfit(n, peak, 1)
+    k, log_a = np.polyfit(np.log(n / 1e5), np.log(wall), 1)
+    return {"base_bytes": float(base), "bytes_per_unknown": float(b), "time_s_at_1e5": float(np.exp(log_a)),
+            "time_exponent": float(k)}
+
+
+def print_nrel(args):
+    from electrode_design.gpnp import cost_message, estimate_cost
+
+    case = {"crop": args.crop, "coarsen": args.coarsen}
+    phase, particle, voxel_m = nrel_volume(**case)
+    est = estimate_cost(phase, c_rate=args.c_rate)
+    print(f"nrel_nmc_1_cal, crop {args.crop or 'none'}, coarsen {args.coarsen or 1}: {phase.shape} voxels of "
+          f"{voxel_m * 1e6:.3f} µm, {int(np.unique(particle[particle > 0]).size)} particles", flush=True)
+    print(f"  predicted: {cost_message(est)}", flush=True)
+    if args.dry_run:
+        return
+    del phase, particle
+    queue = mp.get_context("spawn").Queue()
+    proc = mp.get_context("spawn").Process(target=_run, args=(None, args.c_rate, None, {}, queue),
+                                           kwargs={"case": case, "poisson": False, "max_steps": args.max_steps})
+    proc.start()
+    res = queue.get()
+    proc.join()
+    print(f"  measured: {res['unknowns']:,} unknowns, peak {res['peak_MB']:.0f} MB (predicted {res['predicted_MB']:.0f} MB), "
+          f"wall {res['wall_s']:.1f} s, CPU {res['cpu_s']:.1f} s (predicted {res['predicted_s']:.1f} s), build {res['build_s']:.1f} s / "
+          f"{res['build_MB']:.0f} MB, {res['steps']} steps, {res['newton']} Newton, {res['linear']} linear iterations, "
+          f"{res['status']}/{res['termination']} at {res['final_V']:.3f} V, DoD {res['capacity_dod']:.4f}; "
+          f"load {os.getloadavg()[0]:.2f}", flush=True)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shapes", nargs="+", default=["24x16x16", "40x28x28", "60x40x40"],
                         help="ZxYxX grids at 1 µm voxels (the last one is the D8 case)")
-    parser.add_argument("--c-rate", type=float, default=3.0)
+    parser.add_argument("--c-rate", type=float, default=None, help="C-rate (default 3 for d8, 1 for nrel)")
     parser.add_argument("--voxel-um", type=float, default=1.0, help="voxel size (µm); 0.5 for the fine D8 case")
     parser.add_argument("--solid-conductivity", type=float, default=None,
                         help="solve the solid potential as a field with this active-material conductivity (S/m)")
+    parser.add_argument("--case", choices=["d8", "nrel"], default="d8",
+                        help="d8: generated D8 packings of --shapes; nrel: the shipped CT electrode (1C default)")
+    parser.add_argument("--crop", default=None, help="nrel: z0:z1,y0:y1,x0:x1 (voxels, or µm with 'um')")
+    parser.add_argument("--coarsen", type=int, default=None, help="nrel: merge NxNxN voxel blocks")
+    parser.add_argument("--dry-run", action="store_true", help="nrel: print the cost model's estimate only")
+    parser.add_argument("--max-steps", type=int, default=2000, help="stop after this many steps (memory probes)")
+    parser.add_argument("--cost-model", action="store_true",
+                        help="fit the cost model (peak memory, wall time) on the runs and print its error")
+    parser.add_argument("--no-poisson", action="store_true", help="skip the Poisson reference solve")
     args = parser.parse_args(argv)
+    if args.c_rate is None:
+        args.c_rate = 1.0 if args.case == "nrel" else 3.0
+    if args.case == "nrel":
+        return print_nrel(args)
     voxel_m = args.voxel_um * 1e-6
     build_options = {} if args.solid_conductivity is None else {
         "solid_potential": "field", "solid_conductivity_S_m": args.solid_conductivity}
@@ -150,7 +222,8 @@ def main(argv=None):
     print(header, flush=True)
     for shape in shapes:
         queue = ctx.Queue()
-        proc = ctx.Process(target=_run, args=(shape, args.c_rate, voxel_m, build_options, queue))
+        proc = ctx.Process(target=_run, args=(shape, args.c_rate, voxel_m, build_options, queue),
+                           kwargs={"max_steps": args.max_steps, "poisson": not args.no_poisson})
         proc.start()
         res = queue.get()
         proc.join()
@@ -162,7 +235,25 @@ def main(argv=None):
               f"{res['status']}/{res['termination']} at {res['final_V']:.3f} V, DoD {res['capacity_dod']:.7f}, "
               f"conservation {res['conservation']:.1e}, AMG refreshes {res['amg_refreshes']}, "
               f"event border solves {res['border_solves']}, rejected steps {res['rejected']}, {res['particles']} particles, active {res['active_fraction']:.3f}, "
-              f"build {res['build_s']:.2f} s, load {os.getloadavg()[0]:.2f}", flush=True)
+              f"build {res['build_s']:.2f} s / {res['build_MB']:.0f} MB, load {os.getloadavg()[0]:.2f}; "
+              f"per unknown {res['peak_MB'] * 2 ** 20 / res['unknowns'] / 1e3:.2f} kB, "
+              f"{res['wall_s'] / res['unknowns'] * 1e3:.3f} ms (CPU {res['cpu_s']:.1f} s, "
+              f"{res['cpu_s'] / res['unknowns'] * 1e3:.3f} ms); cost model {res['predicted_MB']:.0f} MB, "
+              f"{res['predicted_s']:.1f} s (unknowns counted {res['predicted_unknowns']})", flush=True)
+    if args.cost_model:
+        fit = fit_cost_model(results)
+        print("cost model fitted on these runs (paste into gpnp.COST_MODEL):", {k: float(f"{v:.4g}") for k, v in fit.items()})
+        for r in results:
+            mem = fit["base_bytes"] + fit["bytes_per_unknown"] * r["unknowns"]
+            wall = fit["time_s_at_1e5"] * (r["unknowns"] / 1e5) ** fit["time_exponent"]
+            r = dict(r, wall_s=r["cpu_s"])
+            print(f"  {'x'.join(map(str, r['shape'])):>10} {r['unknowns']:>8}: memory {r['peak_MB']:.0f} MB, fit "
+                  f"{mem / 2 ** 20:.0f} MB ({100 * (mem / 2 ** 20 / r['peak_MB'] - 1):+.0f} %), shipped model "
+                  f"{r['predicted_MB']:.0f} MB ({100 * (r['predicted_MB'] / r['peak_MB'] - 1):+.0f} %); CPU time {r['wall_s']:.1f} s, "
+                  f"fit {wall:.1f} s ({100 * (wall / r['wall_s'] - 1):+.0f} %), shipped model {r['predicted_s']:.1f} s "
+                  f"({100 * (r['predicted_s'] / r['wall_s'] - 1):+.0f} %)")
+    if args.max_steps < 2000:
+        return
     if len(results) >= 2:
         voxels = np.log([r["voxels"] for r in results])
         walls = np.log([r["wall_s"] for r in results])

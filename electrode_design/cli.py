@@ -226,16 +226,22 @@ def _cmd_characterise(args) -> int:
 # %% ../nbs/09_cli.ipynb #2416adab
 def _simulate(microstructure_name, name, catalog, *, c_rate, cutoff_V, parameter_set="chen2020_nmc811",
               snapshots_dod=(0.2, 0.4, 0.6, 0.8), p2d: bool = False, solid_conductivity_S_m: float | None = None,
-              nonsolid_electronic_conductivity_S_m: float = 0.0, gitt: str | None = None) -> bool:
+              nonsolid_electronic_conductivity_S_m: float = 0.0, gitt: str | None = None, crop: str | None = None,
+              coarsen: int | None = None, dry_run: bool = False) -> bool:
+    import json
     import warnings
 
     import numpy as np
 
-    from electrode_design import gpnp, params
+    from electrode_design import gpnp, microstructure, params
 
     ms = store.open_result(microstructure_name, catalog_path=catalog)
     if ms.attrs.get("kind") != "microstructure":
         raise ValueError(f"entry {microstructure_name!r} is a {ms.attrs.get('kind')!r} result, not a microstructure")
+    if crop:
+        ms = microstructure.crop(ms, crop)
+    if coarsen and int(coarsen) > 1:
+        ms = microstructure.coarsen(ms, coarsen)
     phase = np.asarray(ms["phase"].values)
     particle = np.asarray(ms["particle"].values) if "particle" in ms else None
     voxel_size_m = float(ms.attrs["voxel_size_m"])
@@ -250,6 +256,13 @@ def _simulate(microstructure_name, name, catalog, *, c_rate, cutoff_V, parameter
     if isolated > 0:
         print(f"  warning: {isolated:.1%} of the active-material volume has no electrolyte contact and cannot "
               "react: the capacity reachable is lower by that fraction")
+    for step in json.loads(ms.attrs.get("reductions", "[]")):
+        print(f"  reduced: {step}")
+    estimate = gpnp.estimate_cost(phase, c_rate=c_rate)
+    print(f"  estimate: {gpnp.cost_message(estimate)}", flush=True)
+    if dry_run:
+        return True
+    gpnp.check_fits(estimate)
     conduction = {} if solid_conductivity_S_m is None else {
         "solid_potential": "field", "solid_conductivity_S_m": solid_conductivity_S_m,
         "nonsolid_electronic_conductivity_S_m": nonsolid_electronic_conductivity_S_m}
@@ -265,6 +278,8 @@ def _simulate(microstructure_name, name, catalog, *, c_rate, cutoff_V, parameter
     ds.attrs["isolated_active_fraction"] = isolated
     ds.attrs["source"] = microstructure_name
     ds.attrs["c_rate"] = float(c_rate)
+    if "reductions" in ms.attrs:
+        ds.attrs["reductions"] = ms.attrs["reductions"]
     ok = ds.attrs.get("status") == "ok"
     store.save_result(ds, name, catalog_path=catalog, metadata={
         "microstructure": microstructure_name, "c_rate": float(c_rate), "gitt": gitt,
@@ -310,7 +325,8 @@ def _cmd_simulate(args) -> int:
     ok = _simulate(args.microstructure, args.out or f"{args.microstructure}_{args.c_rate:g}C".replace(".", "p"),
                    args.catalog, c_rate=args.c_rate, cutoff_V=args.cutoff, parameter_set=args.params, p2d=args.p2d,
                    solid_conductivity_S_m=args.solid_conductivity,
-                   nonsolid_electronic_conductivity_S_m=args.nonsolid_conductivity, gitt=args.gitt)
+                   nonsolid_electronic_conductivity_S_m=args.nonsolid_conductivity, gitt=args.gitt, crop=args.crop,
+                   coarsen=args.coarsen, dry_run=args.dry_run)
     return 0 if ok else 1
 
 # %% ../nbs/09_cli.ipynb #6fed4223
@@ -742,6 +758,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="electronic conductivity of the non-solid (pore + carbon-binder) domain in field mode")
     simulate.add_argument("--p2d", action="store_true",
                           help="also run the PyBaMM DFN twins (measured effective properties) and compare")
+    simulate.add_argument("--crop", default=None, metavar="Z0:Z1,Y0:Y1,X0:X1",
+                          help="simulate a sub-volume: voxel ranges, or µm with a 'um' suffix (e.g. 0:60um,0:40um,0:40um)")
+    simulate.add_argument("--coarsen", type=int, default=None, metavar="N",
+                          help="merge NxNxN voxel blocks (majority-vote phases, particle labels by mode)")
+    simulate.add_argument("--dry-run", action="store_true",
+                          help="print the predicted unknowns, peak memory and wall time, and stop")
     simulate.set_defaults(func=_cmd_simulate)
 
     explore = sub.add_parser("explore", help="start JupyterLab on localhost with the explorer notebook")

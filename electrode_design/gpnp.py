@@ -30,8 +30,9 @@ from .params import FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, CellParameters, SolTabl
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['interface_area_factor', 'GpnpCell', 'build_cell', 'Discharge', 'Rest', 'pulse_train', 'discharge', 'run_protocol',
-           'p2d_reference', 'SolverError']
+__all__ = ['COST_MODEL', 'MEMORY_LIMIT_ENV', 'interface_area_factor', 'GpnpCell', 'build_cell', 'cost_counts',
+           'available_memory_bytes', 'estimate_cost', 'cost_message', 'check_fits', 'Discharge', 'Rest', 'pulse_train',
+           'discharge', 'run_protocol', 'p2d_reference', 'SolverError']
 
 # %% ../nbs/05_gpnp.ipynb #95415234
 _all_ = ["SolverError"]  # `conventions.SolverError`, still importable from here: a discharge or protocol
@@ -321,9 +322,10 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
     n_s, n_ev = solid_voxels.size, electrolyte_voxels.size
     n_sep_cells = separator_cells * Y * X
     n_e = n_ev + n_sep_cells
-    solid_index = np.full(n_vox, -1, dtype=np.int64)
+    index_dtype = np.int32 if n_vox + 2 * n_sep_cells < 2 ** 31 - 1 else np.int64  # cell indices
+    solid_index = np.full(n_vox, -1, dtype=index_dtype)
     solid_index[solid_voxels] = np.arange(n_s)
-    elec_index = np.full(n_vox, -1, dtype=np.int64)
+    elec_index = np.full(n_vox, -1, dtype=index_dtype)
     elec_index[electrolyte_voxels] = np.arange(n_ev)
 
     # per-cell porosity, transport factor, half-widths
@@ -335,7 +337,7 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
                                   np.full(n_sep_cells, sep.porosity * h * h * dz_sep)])
 
     strides = (Y * X, X, 1)
-    grid_index = np.arange(n_vox).reshape(Z, Y, X)
+    grid_index = np.arange(n_vox, dtype=index_dtype).reshape(Z, Y, X)
     solid_pairs, elec_pairs, elec_T = [], [], []
     face_s, face_e, face_n = [], [], []
     for axis in range(3):
@@ -390,10 +392,10 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
         shape=(Z, Y, X), voxel_size_m=h, params=params, separator_cells=separator_cells,
         solid_voxels=solid_voxels, electrolyte_voxels=electrolyte_voxels, n_solid=n_s, n_electrolyte=n_e,
         solid_volume_m3=n_s * h ** 3, electrolyte_volume_m3=pore_volume,
-        solid_pairs=np.concatenate(solid_pairs).astype(np.int64),
-        electrolyte_pairs=np.concatenate(elec_pairs).astype(np.int64),
+        solid_pairs=np.concatenate(solid_pairs).astype(index_dtype),
+        electrolyte_pairs=np.concatenate(elec_pairs).astype(index_dtype),
         electrolyte_transmissibility_m=np.concatenate(elec_T),
-        face_solid=face_s.astype(np.int64), face_electrolyte=face_e.astype(np.int64),
+        face_solid=face_s.astype(index_dtype), face_electrolyte=face_e.astype(index_dtype),
         face_area_m2=np.full(face_s.size, area_factor * h * h), counter_cells=counter_cells,
         counter_area_m2=h * h, area_factor=float(area_factor), excluded_pore_voxels=excluded,
         options={"separator_cells": separator_cells, "area_correction": bool(area_correction),
@@ -453,7 +455,86 @@ def _build_conduction(cell: GpnpCell, phase: np.ndarray, sigma_am: float, sigma_
 
 
 def _build_pattern(cell: GpnpCell) -> None:
-    """Fixed sparsity of the Jacobian (θ | w = ln c/c0 | φ_e) and the slot of every term."""
+    """Fixed sparsity of the Jacobian (θ | w = ln c/c0 | φ_e) and the slot of every term.
+
+    Uniform mode: the distinct entries are known from the grid's face lists (diagonals,
+    the two directions of each pair, the four couplings of each reactive face), so the
+    pattern is built from them once, without sorting a key per term; every term of
+    `_assemble` then points at its entry. Field mode keeps the sort (`_pattern_by_sorting`).
+    """
+    if cell.n_conducting:
+        return _pattern_by_sorting(cell)
+    ns, ne = cell.n_solid, cell.n_electrolyte
+    W, P = ns, ns + ne
+    n = ns + 2 * ne
+    sa, sb = cell.solid_pairs[:, 0], cell.solid_pairs[:, 1]
+    ea, eb = cell.electrolyte_pairs[:, 0], cell.electrolyte_pairs[:, 1]
+    fs, fe, cc = cell.face_solid, cell.face_electrolyte, cell.counter_cells
+    paired = np.zeros(ne, bool)
+    paired[ea] = True
+    paired[eb] = True
+    faced = np.zeros(ne, bool)
+    faced[fe] = True
+    countered = np.zeros(ne, bool)
+    countered[cc] = True
+    rows, cols, first = [], [], [0]
+
+    def entries(r, c):
+        """Distinct entries (row, col); returns the id of the first."""
+        rows.append(r)
+        cols.append(c)
+        first.append(first[-1] + len(r))
+        return first[-2]
+
+    def diag(offset_r, offset_c, mask):
+        """Diagonal entries of a block on the cells in ``mask``; returns cell → entry id (-1 none)."""
+        cells = np.flatnonzero(mask)
+        ids = np.full(mask.size, -1, np.int64)
+        ids[cells] = entries(offset_r + cells, offset_c + cells) + np.arange(cells.size)
+        return ids
+
+    t_d = diag(0, 0, np.ones(ns, bool))
+    t_ab, t_ba = entries(sa, sb), entries(sb, sa)
+    w_d = diag(W, W, np.ones(ne, bool))
+    w_ab, w_ba = entries(W + ea, W + eb), entries(W + eb, W + ea)
+    p_d = diag(P, P, paired | faced | countered)
+    p_ab, p_ba = entries(P + ea, P + eb), entries(P + eb, P + ea)
+    pw_d = diag(P, W, paired | faced)
+    pw_ab, pw_ba = entries(P + ea, W + eb), entries(P + eb, W + ea)
+    wp_d = diag(W, P, faced | countered)
+    f_tw, f_tp = entries(fs, W + fe), entries(fs, P + fe)
+    f_wt, f_pt = entries(W + fe, fs), entries(P + fe, fs)
+    nnz = first[-1]
+    index_dtype = np.int32 if max(n, nnz) < 2 ** 31 - 1 else np.int64
+    ids = np.arange(nnz, dtype=index_dtype)
+    J = sp.csr_matrix((ids, (np.concatenate(rows).astype(index_dtype), np.concatenate(cols).astype(index_dtype))),
+                      shape=(n, n))
+    del rows, cols, ids
+    J.sort_indices()
+    where = np.empty(nnz, np.int64)                 # entry id → position in the CSR data
+    where[J.data] = np.arange(nnz)
+    P_, Q_, K_ = sa.size, ea.size, fs.size
+    p, q, k = np.arange(P_), np.arange(Q_), np.arange(K_)
+    # the terms in `_assemble`'s order (see `_pattern_by_sorting` for the same list as (row, col))
+    pieces = [t_d, t_d[sa], t_ab + p, t_ba + p, t_d[sb],
+              w_d, w_d[ea], w_ab + q, w_ba + q, w_d[eb],
+              p_d[ea], p_ab + q, p_ba + q, p_d[eb],
+              pw_d[ea], pw_ab + q, pw_ba + q, pw_d[eb],
+              t_d[fs], f_tw + k, f_tp + k,
+              f_wt + k, w_d[fe], wp_d[fe],
+              f_pt + k, pw_d[fe], p_d[fe],
+              wp_d[cc], p_d[cc]]
+    slot = np.empty(sum(piece.size for piece in pieces), np.intp)
+    at = 0
+    for piece in pieces:
+        slot[at:at + piece.size] = where[piece]
+        at += piece.size
+    cell._pattern = {"n": n, "indices": J.indices.astype(np.int32, copy=False),
+                     "indptr": J.indptr.astype(np.int32, copy=False), "slot": slot, "nnz": nnz}
+
+
+def _pattern_by_sorting(cell: GpnpCell) -> None:
+    """The pattern from every term's (row, col) key through `np.unique` (field mode; the reference)."""
     ns, ne = cell.n_solid, cell.n_electrolyte
     sp_, ep = cell.solid_pairs, cell.electrolyte_pairs
     fs, fe = cell.face_solid, cell.face_electrolyte
@@ -504,6 +585,126 @@ def _build_pattern(cell: GpnpCell) -> None:
     np.cumsum(np.bincount(unique // n, minlength=n), out=indptr[1:])
     cell._pattern = {"n": n, "indices": (unique % n).astype(np.int32), "indptr": indptr.astype(np.int32),
                      "slot": inverse.astype(np.int64), "nnz": unique.size}
+
+# %% ../nbs/05_gpnp.ipynb #c0575e12
+# Measured cost of a discharge to the cut-off (fitted by `benchmarks/bench_gpnp.py --cost-model`):
+# peak resident memory = base + per-unknown bytes × unknowns; wall time = a (N / 1e5)^k on one core.
+COST_MODEL = {"base_bytes": 1.716e8, "bytes_per_unknown": 1512.0, "time_s_at_1e5": 22.49, "time_exponent": 1.092,
+              "time_c_rate_exponent": -0.11, "reference_c_rate": 3.0,
+              # with resolved carbon-binder (phase 2), measured on one CT electrode (the NREL volume cropped to
+              # 100 x 60 x 60 µm, coarsened by 3: 2.2x the linear iterations of a D8 packing of the same size)
+              "carbon_binder_time_factor": 2.2, "carbon_binder_bytes_factor": 1.36,
+              "fitted_on": "D8 packings at 1 µm voxels, 3C, 1.2e4–3.2e5 unknowns (CPU time of one core); "
+                           "C-rate exponent from 1C/3C of a D8 at 0.5, 1 and 1.5 µm voxels"}
+MEMORY_LIMIT_ENV = "ELECTRODE_DESIGN_MEMORY_LIMIT"  # bytes or "12GB": overrides the machine's available memory
+
+
+def _phase_of(obj) -> np.ndarray:
+    if isinstance(obj, xr.Dataset):
+        if "phase" not in obj:
+            raise ParameterError("the Dataset has no 'phase' variable: pass a microstructure Dataset")
+        return np.asarray(obj["phase"].values)
+    return np.asarray(obj)
+
+
+def cost_counts(cell_or_phase, *, separator_cells: int = 4) -> dict:
+    """Sizes of the discharge problem counted on the voxel grid, without building it.
+
+    Electrolyte cells are all non-active voxels (pores not connected to the separator,
+    left out by `build_cell`, are counted: an upper bound); solid pairs ignore particle
+    boundaries (an upper bound). A `GpnpCell` gives its exact counts.
+    """
+    if isinstance(cell_or_phase, GpnpCell):
+        c = cell_or_phase
+        return {"voxels": int(np.prod(c.shape)), "active_voxels": c.n_solid, "electrolyte_cells": c.n_electrolyte,
+                "reactive_faces": int(c.face_solid.size), "solid_pairs": int(len(c.solid_pairs)),
+                "electrolyte_pairs": int(len(c.electrolyte_pairs)),
+                "unknowns": c.n_solid + 2 * c.n_electrolyte + c.n_conducting + 1}
+    phase = _phase_of(cell_or_phase)
+    if phase.ndim != 3:
+        raise ParameterError(f"phase must be a (Z, Y, X) array, got shape {phase.shape}")
+    Z, Y, X = phase.shape
+    active = phase == 1
+    n_s = int(np.count_nonzero(active))
+    faces = int(np.count_nonzero(active[-1]))
+    solid_pairs = wet_pairs = 0
+    for axis in range(3):
+        a = np.moveaxis(active, axis, 0)
+        faces += int(np.count_nonzero(a[1:] != a[:-1]))
+        both = int(np.count_nonzero(a[1:] & a[:-1]))
+        solid_pairs += both
+        wet_pairs += (a.shape[0] - 1) * a[0].size - both - int(np.count_nonzero(a[1:] != a[:-1]))
+    sep = int(separator_cells)
+    n_e = phase.size - n_s + sep * Y * X
+    wet_pairs += int(np.count_nonzero(~active[-1])) + sep * (Y * (X - 1) + X * (Y - 1)) + (sep - 1) * Y * X
+    return {"voxels": int(phase.size), "active_voxels": n_s, "carbon_binder_voxels": int(np.count_nonzero(phase == 2)), "electrolyte_cells": n_e, "reactive_faces": faces,
+            "solid_pairs": solid_pairs, "electrolyte_pairs": wet_pairs, "unknowns": n_s + 2 * n_e + 1}
+
+
+def available_memory_bytes() -> int:
+    """Memory a new run may use: ``$ELECTRODE_DESIGN_MEMORY_LIMIT`` (bytes, or with kB/MB/GB), else the
+    machine's available memory (psutil, /proc/meminfo)."""
+    text = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if text:
+        units = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "B": 1}
+        for suffix, scale in units.items():
+            if text.upper().endswith(suffix):
+                return int(float(text[:-len(suffix)]) * scale)
+        return int(float(text))
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024
+
+
+def estimate_cost(cell_or_phase, *, c_rate: float = 1.0, separator_cells: int = 4,
+                  memory_limit_bytes: int | None = None) -> dict:
+    """Unknowns, predicted peak memory (bytes) and wall time (s) of `discharge` to the cut-off.
+
+    From `cost_counts` and the measured `COST_MODEL` (fitted on D8 packings; a volume with
+    resolved carbon-binder gets the factors measured on one CT electrode); ``fits`` compares the memory with
+    ``memory_limit_bytes`` (default `available_memory_bytes`).
+    """
+    c_rate = check_positive("c_rate", c_rate, "C")
+    counts = cost_counts(cell_or_phase, separator_cells=separator_cells)
+    m = COST_MODEL
+    n = counts["unknowns"]
+    cbd = bool(counts.get("carbon_binder_voxels"))
+    memory = m["base_bytes"] + m["bytes_per_unknown"] * n * (m["carbon_binder_bytes_factor"] if cbd else 1.0)
+    wall = (m["time_s_at_1e5"] * (n / 1e5) ** m["time_exponent"]
+            * (c_rate / m["reference_c_rate"]) ** m["time_c_rate_exponent"]
+            * (m["carbon_binder_time_factor"] if cbd else 1.0))
+    limit = available_memory_bytes() if memory_limit_bytes is None else int(memory_limit_bytes)
+    return {**counts, "c_rate": c_rate, "peak_memory_bytes": float(memory), "wall_time_s": float(wall),
+            "memory_limit_bytes": limit, "fits": bool(memory <= limit)}
+
+
+def cost_message(est: dict) -> str:
+    """One line: the estimate, for printing before a run."""
+    return (f"{est['unknowns']:,} unknowns ({est['voxels']:,} voxels, {est['reactive_faces']:,} reactive faces): "
+            f"predicted peak memory {est['peak_memory_bytes'] / 1e9:.2f} GB, wall time "
+            f"{_duration(est['wall_time_s'])} at {est['c_rate']:g}C (memory available {est['memory_limit_bytes'] / 1e9:.1f} GB)")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def check_fits(est: dict) -> None:
+    """Raise `ParameterError` (one line: what to do) when the predicted memory exceeds the limit."""
+    if est["fits"]:
+        return
+    factor = est["peak_memory_bytes"] / max(est["memory_limit_bytes"], 1)
+    coarsen = max(2, math.ceil(factor ** (1 / 3)))
+    raise ParameterError(
+        f"this run needs about {est['peak_memory_bytes'] / 1e9:.1f} GB ({est['unknowns']:,} unknowns) but "
+        f"{est['memory_limit_bytes'] / 1e9:.1f} GB are available; crop the volume (--crop, about "
+        f"1/{factor:.1f} of it), coarsen it (--coarsen {coarsen}), or use a machine with more memory")
+
 
 # %% ../nbs/05_gpnp.ipynb #1a35b866
 _LOGIT_MAX = 500.0  # surface logit bracket: 1 − θ_f down to e⁻⁵⁰⁰, i.e. overpotentials of any size in practice
@@ -1057,6 +1258,7 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
             storage[ns:ns + ne] = F * cell.electrolyte_volume_m3 * (m.c0 * np.exp(trial["w"]) - old["c"]) / dt
             bcol, d = -storage, 0.0
         if pre is None or last_its > opts["rebuild_iterations"] or not (0.25 < pre.dt / dt < 4.0):
+            pre = counters["preconditioner"] = None  # free the old hierarchies before the new set-up (peak memory)
             pre = _Preconditioner(cell, J, bcol, crow, d, event=event)
             pre.dt = dt
             counters["preconditioner"] = pre

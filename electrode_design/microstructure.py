@@ -29,9 +29,9 @@ logger = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['logger', 'LogNormal', 'Mixture', 'generate_electrode', 'tortuosity_factor', 'characterise', 'single_sphere',
-           'rough_sphere', 'cracked_sphere', 'isolated_spheres', 'reverse_electrode', 'read_volume',
-           'phases_from_greyscale', 'phases_from_labels', 'segment_particles', 'match_particles', 'synthetic_ct',
-           'plot_slices', 'plot_psd', 'plot_profile']
+           'rough_sphere', 'cracked_sphere', 'isolated_spheres', 'reverse_electrode', 'parse_region', 'crop', 'coarsen',
+           'read_volume', 'phases_from_greyscale', 'phases_from_labels', 'segment_particles', 'match_particles',
+           'synthetic_ct', 'plot_slices', 'plot_psd', 'plot_profile']
 
 # %% ../nbs/03_microstructure.ipynb #46b064a2
 _PHASE_NAMES = {0: "non-solid (pore + carbon-binder)", 1: "active material", 2: "carbon-binder"}
@@ -1255,6 +1255,125 @@ def reverse_electrode(ds: xr.Dataset) -> xr.Dataset:
         out = characterise(out, tortuosity="tortuosity_factor" in ds,
                            tortuosity_method=ds["tortuosity_factor"].attrs.get("method", "fv") if "tortuosity_factor" in ds else "fv")
     return out
+
+# %% ../nbs/03_microstructure.ipynb #c0575e22
+def _check_microstructure(ds, caller):
+    if not isinstance(ds, xr.Dataset) or "phase" not in ds or ds.attrs.get("kind") != "microstructure":
+        raise ParameterError(f"{caller}: ds must be a kind='microstructure' Dataset, got {type(ds).__name__}")
+
+
+def parse_region(text: str, shape: tuple, voxel_size_m: float) -> tuple:
+    """``"z0:z1,y0:y1,x0:x1"`` → three (start, stop) voxel ranges.
+
+    Numbers are voxels unless a range ends in ``um`` (µm from the volume's origin, rounded to
+    the nearest voxel face), e.g. ``"0:60um,0:40um,0:40um"``; an empty bound is the volume's end.
+    """
+    parts = str(text).replace(" ", "").split(",")
+    if len(parts) != 3:
+        raise ParameterError(f"crop region {text!r}: expected three ranges z0:z1,y0:y1,x0:x1 (voxels, or µm with 'um')")
+    out = []
+    for part, n, dim in zip(parts, shape, "zyx"):
+        micrometres = part.lower().endswith("um")
+        body = part[:-2] if micrometres else part
+        try:
+            lo, hi = body.split(":")
+            lo = 0.0 if lo == "" else float(lo)
+            hi = float(n) if hi == "" else float(hi)
+        except ValueError:
+            raise ParameterError(f"crop region {text!r}: range {part!r} of {dim} is not start:stop") from None
+        if micrometres:
+            lo, hi = round(lo * 1e-6 / voxel_size_m), round(hi * 1e-6 / voxel_size_m)
+        elif lo != int(lo) or hi != int(hi):
+            raise ParameterError(f"crop region {text!r}: voxel bounds must be integers (add 'um' for micrometres)")
+        lo, hi = int(lo), int(hi)
+        if not 0 <= lo < hi <= n:
+            raise ParameterError(f"crop region {text!r}: {dim} range {lo}:{hi} voxels is empty or outside 0:{n}")
+        out.append((lo, hi))
+    return tuple(out)
+
+
+def _reduced(ds, phase, particle, voxel_size_m, step: dict, characterise_: bool):
+    "A new microstructure Dataset from reduced images, recording the step in attrs['reductions']."
+    params = json.loads(ds.attrs.get("parameters", "{}"))
+    out = _microstructure(phase, particle, voxel_size_m, source=ds.attrs.get("source", ""), parameters=params,
+                          source_sha256=ds.attrs.get("source_sha256"))
+    steps = json.loads(ds.attrs.get("reductions", "[]")) + [step]
+    out.attrs["reductions"] = json.dumps(steps)
+    out.attrs["n_particles"] = int(np.unique(particle[particle > 0]).size)
+    if characterise_:
+        out = characterise(out, tortuosity="tortuosity_factor" in ds)
+    return out
+
+
+def crop(ds: xr.Dataset, region, *, characterise: bool = False) -> xr.Dataset:
+    """A sub-volume of a microstructure; particle labels kept (those cut keep their id).
+
+    ``region``: ``"z0:z1,y0:y1,x0:x1"`` (voxels, or µm with a ``um`` suffix, see `parse_region`)
+    or three (start, stop) voxel pairs. z = 0 stays the current-collector side. The result's
+    ``attrs["reductions"]`` lists what was done; ``characterise=True`` re-measures it.
+    """
+    _check_microstructure(ds, "crop")
+    v = _voxel_size_of(ds, None)
+    shape = tuple(ds.sizes[d] for d in ("z", "y", "x"))
+    if isinstance(region, str):
+        box = parse_region(region, shape, v)
+    else:
+        box = parse_region(",".join(f"{int(a)}:{int(b)}" for a, b in region), shape, v)
+    index = tuple(slice(a, b) for a, b in box)
+    phase = np.asarray(ds["phase"].values[index])
+    particle = np.asarray(ds["particle"].values[index]) if "particle" in ds else np.zeros(phase.shape, np.int32)
+    step = {"operation": "crop", "voxels": [list(b) for b in box], "from_shape": list(shape),
+            "origin_um": [b[0] * v * 1e6 for b in box]}
+    return _reduced(ds, phase, particle, v, step, characterise)
+
+
+def _block_mode(labels: np.ndarray) -> np.ndarray:
+    "Most frequent positive label of each row of ``labels`` (B, M); 0 where a row has none (ties: smallest)."
+    s = np.sort(labels, axis=1)
+    best = np.zeros(s.shape[0], labels.dtype)
+    best_n = np.zeros(s.shape[0], np.int32)
+    for j in range(s.shape[1]):
+        n = np.count_nonzero(s == s[:, j:j + 1], axis=1).astype(np.int32)
+        better = (s[:, j] > 0) & (n > best_n)
+        best[better], best_n[better] = s[better, j], n[better]
+    return best
+
+
+def coarsen(ds: xr.Dataset, factor: int, *, characterise: bool = False) -> xr.Dataset:
+    """Merge ``factor``³ voxel blocks into one voxel: phases by majority vote, particle labels by mode.
+
+    A tie between phases goes to a code chosen by the block's position (alternating), so
+    ties do not bias the phase fractions. A block's particle is the most frequent label
+    among its active voxels; particles smaller than about one block vanish. Voxels beyond
+    the last whole block are dropped (recorded). The reaction-area correction is not
+    carried: `gpnp.build_cell` recomputes it from the coarse phases (`interface_area_factor`).
+    """
+    _check_microstructure(ds, "coarsen")
+    factor = int(check_number("factor", factor, low=1, low_inclusive=True, integer=True, where="coarsen: "))
+    v = _voxel_size_of(ds, None)
+    phase = np.asarray(ds["phase"].values)
+    shape = phase.shape
+    nb = tuple(n // factor for n in shape)
+    if min(nb) < 2:
+        raise ParameterError(f"coarsen: factor {factor} leaves fewer than 2 voxels along an axis of {shape}; use a smaller factor")
+    trim = tuple(slice(0, n * factor) for n in nb)
+    blocks = (nb[0], factor, nb[1], factor, nb[2], factor)
+    ph = phase[trim].reshape(blocks)
+    counts = np.stack([(ph == code).sum(axis=(1, 3, 5), dtype=np.int32) for code in (0, 1, 2)], axis=-1)
+    parity = np.indices(nb).sum(axis=0) % 3                  # tie order rotates with the block position
+    rank = (np.arange(3)[None, None, None, :] + parity[..., None]) % 3
+    coarse_phase = np.argmax(counts * 3 + rank, axis=-1).astype(np.uint8)
+    coarse_particle = np.zeros(nb, np.int32)
+    if "particle" in ds:
+        lab = np.asarray(ds["particle"].values)[trim].astype(np.int32)
+        lab = np.where(phase[trim] == 1, lab, 0).reshape(blocks).transpose(0, 2, 4, 1, 3, 5).reshape(-1, factor ** 3)
+        active_blocks = np.flatnonzero(coarse_phase.ravel() == 1)
+        coarse_particle.ravel()[active_blocks] = _block_mode(lab[active_blocks])
+    step = {"operation": "coarsen", "factor": factor, "from_shape": list(shape),
+            "dropped_voxels": [n - b * factor for n, b in zip(shape, nb)], "from_voxel_size_m": v,
+            "phase_rule": "majority vote", "particle_rule": "mode of the active voxels' labels"}
+    return _reduced(ds, coarse_phase, coarse_particle, v * factor, step, characterise)
+
 
 # %% ../nbs/03_microstructure.ipynb #7e054285
 def _sha256(path: Path) -> str:

@@ -155,3 +155,21 @@ def test_simulate_with_gitt_uses_the_measured_diffusivity(tmp_path, capsys):
     assert run("simulate", "small", "--c-rate", 3, "--gitt", "nothing_here", catalog=catalog) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nothing_here" in err[0]
+
+def test_simulate_estimate_dry_run_and_refusal(tmp_path, capsys, monkeypatch):
+    catalog = tmp_path / "catalog.yml"
+    assert run("generate", "--out", "small", "--diameter-um", 8, "--thickness-um", 20, "--width-um", 12,
+               "--voxel-um", 1, "--seed", 1, catalog=catalog) == 0
+    capsys.readouterr()
+    assert run("simulate", "small", "--c-rate", 1, "--dry-run", "--crop", "0:16um,0:10,0:10", "--coarsen", 2,
+               catalog=catalog) == 0
+    out = capsys.readouterr().out
+    assert "(8, 5, 5) voxels of 2 µm" in out and "'operation': 'crop'" in out and "'operation': 'coarsen'" in out
+    assert "unknowns" in out and "predicted peak memory" in out
+    assert "small_1C" not in set(store.list_results(catalog_path=catalog)["name"])   # nothing simulated or saved
+    monkeypatch.setenv("ELECTRODE_DESIGN_MEMORY_LIMIT", "10MB")
+    assert run("simulate", "small", "--c-rate", 1, catalog=catalog) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "0.0 GB are available" in err[0] and "--coarsen" in err[0] and "--crop" in err[0]
+    assert "status" not in captured.out                                   # nothing was run

@@ -685,3 +685,54 @@ def test_field_mode_cutoff_event_border_from_p_stalls_gmres(monkeypatch):
     assert before.attrs["border_solves"] == 0 and max(solves) >= 100, max(solves)
     assert before.attrs["linear_iterations"] > 1.5 * ds.attrs["linear_iterations"]
     assert abs(before.depth_of_discharge.values[-1] - ds.depth_of_discharge.values[-1]) < 1e-4
+
+
+# --- cost model and the grid-built sparsity pattern (#15) ---
+
+@pytest.mark.parametrize("separator_cells", [1, 4])
+def test_pattern_from_grid_equals_sorted_keys(separator_cells):
+    """The pattern built from the face lists is the one `np.unique` of every term's key gives."""
+    from electrode_design.gpnp import _pattern_by_sorting
+
+    phase, particle = lattice_packing(12)
+    phase[2:5, 2:5, 8:11] = 2                                     # some resolved carbon-binder too
+    cell = build_cell(phase, voxel_size_m=1e-6, params=PARAMS, particle=particle, separator_cells=separator_cells)
+    grid = dict(cell._pattern)
+    _pattern_by_sorting(cell)
+    for key in ("n", "nnz"):
+        assert grid[key] == cell._pattern[key]
+    for key in ("indices", "indptr", "slot"):
+        assert np.array_equal(grid[key], cell._pattern[key]), key
+    assert cell.solid_pairs.dtype == np.int32 and cell.face_electrolyte.dtype == np.int32
+
+
+def test_cost_counts_match_the_built_cell():
+    from electrode_design.gpnp import cost_counts
+
+    phase, particle = lattice_packing(12)
+    cell = build_cell(phase, voxel_size_m=1e-6, params=PARAMS)      # no particle split: counts are exact
+    counted, built = cost_counts(phase), cost_counts(cell)
+    assert counted["active_voxels"] == built["active_voxels"]
+    assert counted["unknowns"] - built["unknowns"] == 2 * cell.excluded_pore_voxels
+    for key in ("reactive_faces", "solid_pairs", "electrolyte_pairs"):
+        assert abs(counted[key] - built[key]) <= 6 * cell.excluded_pore_voxels, key
+
+
+def test_estimate_refuses_a_volume_that_cannot_fit(monkeypatch):
+    from electrode_design.conventions import ParameterError
+    from electrode_design.gpnp import MEMORY_LIMIT_ENV, check_fits, estimate_cost
+
+    phase, _ = lattice_packing(12)
+    est = estimate_cost(phase, c_rate=1, memory_limit_bytes=10 ** 12)
+    assert est["fits"] and est["peak_memory_bytes"] > 1e8 and est["wall_time_s"] > 0
+    check_fits(est)
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "50MB")
+    small = estimate_cost(phase, c_rate=1)
+    assert small["memory_limit_bytes"] == 50_000_000 and not small["fits"]
+    with pytest.raises(ParameterError, match=r"crop the volume .*--coarsen \d.*larger machine|more memory"):
+        check_fits(small)
+    # time grows with the C-rate model and the unknowns, memory with the unknowns
+    big = estimate_cost(np.tile(phase, (2, 2, 2)), c_rate=1, memory_limit_bytes=10 ** 12)
+    ratio = big["unknowns"] / est["unknowns"]
+    assert ratio > 6 and big["peak_memory_bytes"] > est["peak_memory_bytes"]
+    assert big["wall_time_s"] / est["wall_time_s"] > ratio ** 0.9

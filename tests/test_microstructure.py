@@ -655,3 +655,52 @@ def test_bad_volumes_raise_conventions_errors(tmp_path):
             read_volume(tmp_path / name, voxel_size_m=1e-6)
     with pytest.raises(ParameterError, match="voxel_size_m: got -1"):
         phases_from_greyscale(grey, voxel_size_m=-1)
+
+
+# --- crop and coarsen (#15) ---
+
+@pytest.fixture(scope="module")
+def d8_half_um():
+    return ms.generate_electrode(8e-6, thickness_m=24e-6, width_m=(20e-6, 20e-6), voxel_size_m=0.5e-6,
+                                 active_volume_fraction=0.43, seed=3, measure=False)
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_coarsen_keeps_fractions_and_particles(d8_half_um, factor):
+    fine = d8_half_um
+    coarse = ms.coarsen(fine, factor)
+    assert coarse.phase.shape == tuple(n // factor for n in fine.phase.shape)
+    assert coarse.attrs["voxel_size_m"] == pytest.approx(factor * 0.5e-6)
+    for code in (0, 1, 2):
+        assert abs(float((coarse.phase == code).mean()) - float((fine.phase == code).mean())) < 0.01
+    labels_fine = set(np.unique(fine.particle.values)) - {0}
+    labels_coarse = set(np.unique(coarse.particle.values)) - {0}
+    assert labels_coarse <= labels_fine                           # no new particle
+    volume = np.bincount(fine.particle.values.ravel())
+    big = {lab for lab in labels_fine if volume[lab] >= 8 * factor ** 3}
+    assert big <= labels_coarse                                   # every particle of >= 8 blocks survives
+    assert coarse.attrs["n_particles"] == len(labels_coarse)
+    assert np.all((coarse.particle.values > 0) == (coarse.phase.values == 1))
+    step = json.loads(coarse.attrs["reductions"])[-1]
+    assert step["operation"] == "coarsen" and step["factor"] == factor
+
+
+def test_crop_in_voxels_and_micrometres(d8_half_um):
+    fine = d8_half_um
+    a = ms.crop(fine, "0:24um,0:10um,5:15um")
+    b = ms.crop(fine, [(0, 48), (0, 20), (10, 30)])
+    assert a.phase.shape == (48, 20, 20) and np.array_equal(a.phase.values, b.phase.values)
+    assert np.array_equal(a.particle.values, fine.particle.values[:, :20, 10:30])
+    assert a.attrs["n_particles"] == len(set(np.unique(a.particle.values)) - {0})
+    assert json.loads(a.attrs["reductions"]) == [{"operation": "crop", "voxels": [[0, 48], [0, 20], [10, 30]],
+                                                  "from_shape": [48, 40, 40], "origin_um": [0.0, 0.0, 5.0]}]
+    # the crop's recorded fractions are those of the sub-volume; the whole range gives the volume back
+    half = ms.crop(fine, ":,0:20,:")
+    assert half.attrs["active_volume_fraction"] == pytest.approx(float((fine.phase.values[:, :20] == 1).mean()))
+    whole = ms.crop(fine, ":,:,:")
+    assert np.array_equal(whole.phase.values, fine.phase.values)
+    assert abs(whole.attrs["porosity"] - float((fine.phase == 0).mean())) < 0.01
+    for bad, message in (("0:10,0:5", "three ranges"), ("0:10,5:5,0:4", "empty or outside"),
+                         ("0:10,0:500,0:4", "outside"), ("0:1.5,0:4,0:4", "integers")):
+        with pytest.raises(ParameterError, match=message):
+            ms.crop(fine, bad)
