@@ -95,8 +95,8 @@ def test_an_old_schema_entry_opens_migrated(tmp_path, monkeypatch):
     assert sorted(migrate_dataset(opened).variables) == sorted(opened.variables)  # a no-op on schema 2
 
 
-def test_committed_old_gitt_entry_opens_with_current_names():
-    """The committed GITT example (written with time_s, voltage_V, ds, t_d_s ...) opens in schema 2."""
+def test_committed_gitt_entry_opens_with_current_names():
+    """The committed GITT example opens with the schema-2 names (old-schema stores: the test above)."""
     catalog = Path(__file__).resolve().parent.parent / "catalog.yml"
     ds = store.open_result("gitt_pybamm_param_example", catalog_path=catalog)
     assert {"voltage", "current", "solid_diffusivity", "diffusion_time"} <= set(ds.variables)
