@@ -1008,7 +1008,7 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
     ``state["dt"]``. The bordered column is then ∂R/∂s = −(storage part of R).
     """
     if opts.get("backend", "newton") == "fipy":  # the FiPy statement of the same step (gpnp_fipy)
-        from .gpnp_fipy import _fipy_newton
+        from electrode_design.gpnp_fipy import _fipy_newton
         return _fipy_newton(cell, m, state, old, dt, current_A, opts, counters, voltage)
     trial = _copy_state(state)
     ns, ne = cell.n_solid, cell.n_electrolyte
