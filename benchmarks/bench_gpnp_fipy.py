@@ -55,7 +55,7 @@ def compare(a, b) -> dict:
 
 def main(quick: bool = False):
     print(f"{'cell':20s} {'C':>3s} {'unknowns':>8s} {'newton s':>8s} {'fipy s':>7s} {'sweeps/step':>11s} "
-          f"{'V RMS':>9s} {'capacity':>9s} {'max ΔSoL':>9s}")
+          f"{'V RMS (V)':>9s} {'Δcapacity':>9s} {'max ΔSoL':>9s}")
     for name, (cell, particle) in cells().items():
         for rate in ((1.0,) if quick else (1.0, 3.0)):
             t0 = time.perf_counter()
@@ -66,7 +66,7 @@ def main(quick: bool = False):
             d = compare(a, b)
             sweeps = b.attrs["newton_iterations"] / max(b.attrs["steps"], 1)
             print(f"{name:20s} {rate:3g} {cell.summary()['unknowns']:8d} {t1 - t0:8.2f} {t2 - t1:7.1f} {sweeps:11.1f} "
-                  f"{d['rms_V'] * 1e6:7.3f}µV {d['capacity'] * 100:8.1e}% {d['sol']:9.1e}", flush=True)
+                  f"{d['rms_V']:9.1e} {d['capacity']:9.1e} {d['sol']:9.1e}", flush=True)
         if quick:
             break
 

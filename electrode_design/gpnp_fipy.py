@@ -143,20 +143,20 @@ class FipyModel:
             collector[cc] = cell.collector_G_S / V[cc]
         self.collector = cellv("collector contact conductance per volume", collector)
         self.collector_V = cellv("collector contact conductance × V per volume", 0.0)
-        solid, porosity = cellv("active material", solid), cellv("porosity ε", porosity)
+        self.active, self.porosity = cellv("active material", solid), cellv("porosity ε", porosity)
         F_cmax, t_plus = F * m.c_max, m.t_plus
         fpT, fpD, fpI = fp.TransientTerm, fp.DiffusionTerm, fp.ImplicitSourceTerm
         theta, c, phi = self.theta, self.c, self.phi
         # 1. solid: ∂θ/∂t = ∇·(D_s ∇θ) − I/(F c_max V), I = A j the Butler–Volmer current leaving through
         #    the cell's reactive faces, linearised in θ_a (same cell), φ_e and c_e (the electrolyte cell)
-        self.solid_diffusion = (fpT(coeff=solid, var=theta)
+        self.solid_diffusion = (fpT(coeff=self.active, var=theta)
                                 == fpD(coeff=self.D_s, var=theta)
                                 + fpD(coeff=self.g_bv / F_cmax, var=phi) - fpD(coeff=self.b_bv / F_cmax, var=c)
                                 - fpI(coeff=self.k_theta, var=theta) + self.s_theta
                                 - fpI(coeff=self.pin_theta, var=theta))
         # 2. salt: ε ∂c/∂t = ∇·(D_e ∇c) + (1 − t₊)/F ∇·i_e,   i_e = −κ ∇Φ + κ χ ∇ln c
         #    (the salt balance minus (1 − t₊)/F × the charge balance: no interface or Li-metal source left)
-        self.salt_balance = (fpT(coeff=porosity, var=c)
+        self.salt_balance = (fpT(coeff=self.porosity, var=c)
                              == fpD(coeff=self.D_e + (1.0 - t_plus) / F * self.kappa_D, var=c)
                              - fpD(coeff=(1.0 - t_plus) / F * self.kappa, var=phi)
                              - fpI(coeff=self.pin_c, var=c))
