@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from .conventions import ParameterError, SolverError
+from .conventions import ParameterError
 from .gpnp import GpnpCell, _Model, _resolve_cell
 from .params import FARADAY_C_MOL, CellParameters
 
@@ -393,13 +393,13 @@ def _solve_step(model, state: dict, old: dict, dt: float, current_A: float, volt
     trials = []
     log_dt = math.log(dt)
     for _ in range(40):
-        _log.debug("event trial")
         model.set_state({**start, "phi_s": voltage}, old)
         ok, faces, sweeps, change = _converge(model, math.exp(log_dt), current_A, False)
         total += sweeps
         if not ok:
             return False, start, None, change, total
         Rs = float(faces["I"].sum()) + current_A
+        _log.debug(f"cut-off event: dt {math.exp(log_dt):.6g} s, current error {Rs:.3e} A, {sweeps} sweeps")
         trials.append((log_dt, Rs, model.get_state(), faces, change))
         if abs(Rs) <= 1e-8 * abs(current_A):
             out = model.get_state()
@@ -470,7 +470,7 @@ def _fipy_newton(cell, m, state, old, dt, current_A, opts, counters, voltage=Non
     """`gpnp._newton`'s contract on the FiPy model: (converged, state, faces, change, message)."""
     model = counters.get("fipy_model")
     if model is None or model.cell is not cell:
-        model = counters["fipy_model"] = FipyModel(cell, sweep_tol=opts.get("sweep_tol", 1e-10))
+        model = counters["fipy_model"] = FipyModel(cell)
     ok, new, faces, change, sweeps = model.solve_step(state, old, dt, current_A, voltage)
     counters["newton"] += sweeps
     counters["linear"] += sweeps

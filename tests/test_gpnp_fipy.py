@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from electrode_design import gpnp
-from electrode_design.conventions import ParameterError
+from electrode_design.conventions import ParameterError, check_dataset
 from electrode_design.gpnp_fipy import fipy_model
 from electrode_design.params import parameter_set
 
@@ -76,6 +76,7 @@ def test_discharge_backend_fipy_equals_newton():
     assert abs(float(spec.depth_of_discharge[-1] / fast.depth_of_discharge[-1]) - 1) < 1e-6
     assert float(np.nanmax(np.abs(spec.sol - fast.sol))) < 1e-6
     assert spec.attrs["conservation_error"] < 1e-8
+    check_dataset(spec)                                         # the catalog's schema check of save_result
 
 
 def test_add_term_enters_the_right_hand_side():
