@@ -120,7 +120,6 @@ class FipyModel:
         self.D_e = face("electrolyte diffusivity D_e,eff(c)")
         self.kappa = face("ionic conductivity κ_eff(c)")
         self.kappa_D = face("diffusional conductivity κ_eff χ(c) Δln c / Δc")
-        self.g_bv = face("Butler–Volmer conductance ∂I/∂η d/A")
         sigma = np.zeros(mesh.numberOfFaces)
         if cell.field_mode:
             cp = cell.conduction_pairs
