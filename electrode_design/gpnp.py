@@ -1208,6 +1208,9 @@ def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
     the unknown (s = ln dt, ``dt`` is the first guess); the converged state carries it as
     ``state["dt"]``. The bordered column is then ∂R/∂s = −(storage part of R).
     """
+    if opts.get("backend", "newton") == "fipy":  # the FiPy statement of the same step (gpnp_fipy)
+        from electrode_design.gpnp_fipy import _fipy_newton
+        return _fipy_newton(cell, m, state, old, dt, current_A, opts, counters, voltage)
     trial = _copy_state(state)
     ns, ne = cell.n_solid, cell.n_electrolyte
     field = cell.field_mode
@@ -1781,7 +1784,8 @@ def _run(cell: GpnpCell, steps: list, *, opts: dict, dods: list, max_steps: int,
 def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: float, cutoff_V: float = 2.8,
               snapshots_dod=(0.2, 0.4, 0.6, 0.8), max_steps: int = 2000, progress: bool = True,
               particle: np.ndarray | None = None, voxel_size_m: float | None = None,
-              on_failure: str = "raise", solver: dict | None = None, **build_options) -> xr.Dataset:
+              on_failure: str = "raise", solver: dict | None = None, backend: str = "newton",
+              **build_options) -> xr.Dataset:
     """Galvanostatic discharge (lithiation) of a voxel half-cell to a cut-off voltage.
 
     The protocol ``[Discharge(c_rate, cutoff_V)]`` of `run_protocol`.
@@ -1818,6 +1822,10 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
         Overrides of the solver settings (``_SOLVER_DEFAULTS``: Newton/linear tolerances,
         update limits, step targets ``target_dsol`` on the surface SoL change and
         ``target_dV``, ``max_dt_s``).
+    backend : {"newton", "fipy"}
+        ``"newton"``: the Newton–Krylov–AMG solver. ``"fipy"``: every step solved by FiPy
+        sweeps of the same equations (`gpnp_fipy.fipy_model`), through the same protocol,
+        step control and output; for small cells (minutes at ~10⁴ unknowns).
 
     Returns
     -------
@@ -1836,6 +1844,10 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
     cell = _resolve_cell(cell_or_phase, params, particle, voxel_size_m, build_options, "discharge")
     rate, cutoff = _validate_rate(c_rate, cutoff_V, cell.params)
     opts = _solver_options(solver)
+    if backend not in ("newton", "fipy"):
+        raise ParameterError(f"backend must be 'newton' or 'fipy', got {backend!r}")
+    if backend == "fipy":
+        opts["backend"] = "fipy"  # each step by FiPy sweeps of `gpnp_fipy.fipy_model` (small cells)
     dods = _validate_run_options(cell, particle, snapshots_dod, on_failure)
     return _run(cell, [Discharge(c_rate=rate, cutoff_V=cutoff)], opts=opts, dods=dods, max_steps=max_steps,
                 progress=progress, particle=particle, on_failure=on_failure, on_cutoff="stop",
