@@ -1200,6 +1200,9 @@ def _copy_state(state: dict) -> dict:
     return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in state.items()}
 
 
+# A Newton trial state far from the solution may overflow; the non-finite residual rejects the
+# step (it is retried shorter), so numpy's RuntimeWarnings would only alarm users for nothing.
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def _newton(cell, m, state, old, dt, current_A, opts, counters, voltage=None):
     """One implicit-Euler step; returns (converged, state, faces, residual, message).
 
