@@ -276,6 +276,12 @@ def _simulate(microstructure_name, name, catalog, *, c_rate, cutoff_V, parameter
                             voxel_size_m=voxel_size_m, snapshots_dod=snapshots_dod, on_failure="return", **conduction)
     _finish_simulation(ds, name, catalog, c_rate=c_rate)
     ds.attrs["isolated_active_fraction"] = isolated
+    excluded = int(json.loads(ds.attrs.get("cell", "{}")).get("excluded_pore_voxels", 0))
+    if excluded:  # pores cut off from the separator hold no electrolyte path: the model leaves them out
+        share = excluded / max(int(np.count_nonzero(phase != 1)), 1)
+        ds.attrs["unreachable_pore_fraction"] = share
+        print(f"  warning: {share:.2%} of the non-solid volume ({excluded} voxels) is cut off from the separator "
+              "and left out: it stores no salt and carries no ionic current")
     ds.attrs["source"] = microstructure_name
     ds.attrs["c_rate"] = float(c_rate)
     if "reductions" in ms.attrs:

@@ -173,3 +173,14 @@ def test_simulate_estimate_dry_run_and_refusal(tmp_path, capsys, monkeypatch):
     err = captured.err.strip().splitlines()
     assert len(err) == 1 and "0.0 GB are available" in err[0] and "--coarsen" in err[0] and "--crop" in err[0]
     assert "status" not in captured.out                                   # nothing was run
+
+
+def test_simulate_warns_about_pores_cut_off_from_the_separator(tmp_path, capsys):
+    """Issue 16: unreachable pore space is a warning with the volume fraction it removes, in the output and the attrs."""
+    catalog = tmp_path / "catalog.yml"
+    assert run("generate", "--out", "g1", "--diameter-um", 8, "--thickness-um", 16, "--width-um", 10, "--voxel-um", 1,
+               "--seed", 1, "--no-tortuosity", catalog=catalog) == 0
+    capsys.readouterr()
+    assert run("simulate", "g1", "--c-rate", 3, "--out", "s", catalog=catalog) == 0
+    assert "of the non-solid volume (1 voxels) is cut off from the separator" in capsys.readouterr().out
+    assert 0 < store.open_result("s", catalog_path=catalog).attrs["unreachable_pore_fraction"] < 0.01
