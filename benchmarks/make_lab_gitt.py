@@ -32,12 +32,16 @@ description, the D_s formula, the protocol) under ``out_dir`` (default ``benchma
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_synthetic_gitt import half_cell  # noqa: E402  (the same PyBaMM half-cell set-up)
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 FARADAY = 96485.33212
@@ -80,16 +84,7 @@ def simulate(protocol="full", *, particle_shells=60, period_s=1):
     import pybamm
 
     spec = PROTOCOLS[protocol]
-    model = pybamm.lithium_ion.DFN({"working electrode": "positive"})
-    params = pybamm.ParameterValues("Mohtat2020")
-    half_cell_defaults = model.default_parameter_values
-    for key in [
-        "Lithium metal partial molar volume [m3.mol-1]",
-        "Exchange-current density for lithium metal electrode [A.m-2]",
-        "Separator Bruggeman coefficient (electrode)",
-        "Heat transfer coefficient [W.m-2.K-1]",
-    ]:
-        params.update({key: half_cell_defaults[key]}, check_already_exists=False)
+    model, params = half_cell("Mohtat2020")
 
     def diffusivity(sto, T):
         return D_LOW_M2_S * D_PEAK_FACTOR ** pybamm.exp(-(((sto - D_PEAK_SOL) / D_WIDTH_SOL) ** 2))

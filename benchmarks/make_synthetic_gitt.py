@@ -96,6 +96,24 @@ def chen2020_ocp_V(sol):
     )
 
 
+def half_cell(parameter_set):
+    """PyBaMM's half-cell DFN (Li-metal counter electrode) and ``parameter_set`` completed with the
+    half-cell parameters the full-cell sets lack (the model's own defaults)."""
+    import pybamm
+
+    model = pybamm.lithium_ion.DFN({"working electrode": "positive"})
+    params = pybamm.ParameterValues(parameter_set)
+    defaults = model.default_parameter_values
+    for key in [
+        "Lithium metal partial molar volume [m3.mol-1]",
+        "Exchange-current density for lithium metal electrode [A.m-2]",
+        "Separator Bruggeman coefficient (electrode)",
+        "Heat transfer coefficient [W.m-2.K-1]",
+    ]:
+        params.update({key: defaults[key]}, check_already_exists=False)
+    return model, params
+
+
 def simulate_gitt(
     *,
     n_pulses=16,
@@ -118,17 +136,7 @@ def simulate_gitt(
     """
     import pybamm
 
-    options = {"working electrode": "positive"}
-    model = pybamm.lithium_ion.DFN(options)
-    params = pybamm.ParameterValues("Chen2020")
-    half_cell_defaults = model.default_parameter_values
-    for key in [
-        "Lithium metal partial molar volume [m3.mol-1]",
-        "Exchange-current density for lithium metal electrode [A.m-2]",
-        "Separator Bruggeman coefficient (electrode)",
-        "Heat transfer coefficient [W.m-2.K-1]",
-    ]:
-        params.update({key: half_cell_defaults[key]}, check_already_exists=False)
+    model, params = half_cell("Chen2020")
 
     def diffusivity(sto, T):
         return D_REF_M2_S * 10 ** (-(sto - D_SOL_REF) / D_DECADE_SOL)
