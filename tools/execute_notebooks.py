@@ -16,6 +16,14 @@ import nbformat
 from nbclient import NotebookClient
 
 SKIP = re.compile(r"^#\|\s*(slow\b|eval:\s*false)", re.MULTILINE)
+LOADER_BYTES = 50_000  # a JavaScript output this large is a library loader (BokehJS), not a figure
+
+
+def _kept(output) -> bool:
+    """Figures and text stay; the JavaScript library loaders holoviews/bokeh emit (MBs each) do not."""
+    data = output.get("data", {})
+    is_loader = "application/javascript" in data or "application/vnd.holoviews_load.v0+json" in data
+    return not (is_loader and len(str(data)) > LOADER_BYTES)
 
 
 def execute(path: Path, timeout_s: int = 1800) -> float:
@@ -32,7 +40,7 @@ def execute(path: Path, timeout_s: int = 1800) -> float:
     NotebookClient(run, timeout=timeout_s, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     for k, (cell, done) in enumerate(zip(nb.cells, run.cells)):
         if cell.cell_type == "code" and k not in skipped:
-            cell.outputs = done.outputs
+            cell.outputs = [o for o in done.outputs if _kept(o)]
     nbformat.write(nb, path)
     return time.perf_counter() - start
 
