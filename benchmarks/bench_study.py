@@ -58,9 +58,9 @@ def speedup(thickness_um, width_um):
     for workers in (1, 2):
         catalog = Path(tempfile.mkdtemp()) / "catalog.yml"
         with study.dask_client(n_workers=workers) as client:
-            client.submit(study.execute_run, study.expand_study(spec("warm", thickness_um=3, width_um=4,
-                                                                     diameter_um=3))[0],
-                          str(catalog), True, pure=False).result()  # workers have imported the package
+            warm = study.expand_study(spec("warm", thickness_um=3, width_um=4, diameter_um=3))[0]
+            client.gather([client.submit(study.execute_run, warm, str(catalog), True, pure=False, workers=[address])
+                           for address in client.scheduler_info()["workers"]])  # every worker has imported the package
             start = time.perf_counter()
             ds = study.run_study(s, catalog_path=catalog, client=client, progress=False, force=True)
             walls[workers] = time.perf_counter() - start
