@@ -167,7 +167,7 @@ _FIELD_META = {
     "reaction_current_density": ("A m-2", "reaction current density"),
 }
 
-
+# %% ../nbs/07_explore.ipynb #24b4d94d
 def example_simulation(*, shape: tuple[int, int, int] = (20, 24, 24), voxel_size_m: float = 1e-6,
                        n_snapshots: int = 6, n_time: int = 60, c_rate: float = 1.0,
                        capacity_units: str = "A h", lazy: bool = False,
@@ -786,7 +786,7 @@ def microstructure_dynamic(ds: xr.Dataset, *, axis: str = "z", index: int | None
                               streams=[stream])
     return hv.Layout([first, *_micro_static_panels(hv, ds)]).cols(3), stream
 
-
+# %% ../nbs/07_explore.ipynb #bfd4f855
 def _snapshot_x(ds: xr.Dataset, snapshot: int, x: str) -> float | None:
     """Abscissa of a snapshot on the discharge curve (depth of discharge or capacity in A h)."""
     if "snapshot_dod" not in ds.variables:
@@ -919,7 +919,7 @@ def simulation_plot(ds: xr.Dataset, snapshot: int, *, axis: str = "z", index: in
             panels.append(_note(hv, f"{what}: {error}"))
     return hv.Layout(panels).cols(3)
 
-
+# %% ../nbs/07_explore.ipynb #a8a7d8be
 def simulation_dynamic(ds: xr.Dataset, *, snapshot: int = 0, axis: str = "z", index: int | None = None,
                        fields: Sequence[str] = _FIELDS):
     """`simulation_plot` as HoloViews DynamicMaps driven by one stream.
@@ -993,7 +993,7 @@ class _PlotArea:
         else:
             self.pane.object = obj
 
-
+# %% ../nbs/07_explore.ipynb #a0c1a29e
 class Explorer:
     """The catalog browser and result views as an ipywidgets application.
 
@@ -1157,7 +1157,7 @@ class Explorer:
             sections.append(section.widget)
         self.views.children = sections
 
-
+# %% ../nbs/07_explore.ipynb #2668c8df
 def _table_html(table: pd.DataFrame) -> str:
     if table.empty:
         return "<p><i>no entries match</i></p>"
@@ -1292,7 +1292,7 @@ class _MicrostructureSection(_Section):
             self.out_3d.clear_output()
             plotter.show()
 
-
+# %% ../nbs/07_explore.ipynb #96f5256d
 class _SimulationSection(_Section):
     def __init__(self, explorer, names):
         super().__init__(explorer, names)

@@ -532,7 +532,7 @@ def _build_pattern(cell: GpnpCell) -> None:
     cell._pattern = {"n": n, "indices": J.indices.astype(np.int32, copy=False),
                      "indptr": J.indptr.astype(np.int32, copy=False), "slot": slot, "nnz": nnz}
 
-
+# %% ../nbs/05_gpnp.ipynb #839f607e
 def _pattern_by_sorting(cell: GpnpCell) -> None:
     """The pattern from every term's (row, col) key through `np.unique` (field mode; the reference)."""
     ns, ne = cell.n_solid, cell.n_electrolyte
@@ -939,7 +939,7 @@ def _assemble(cell: GpnpCell, m: _Model, state: dict, old: dict, dt: float, curr
         faces["collector_A"] = collector_A
     return R, Rs, J, bcol, crow, d, faces
 
-
+# %% ../nbs/05_gpnp.ipynb #25856012
 class _Preconditioner:
     """Block lower-triangular (w → φ_e → θ) AMG preconditioner with an exact φ_s border.
 
@@ -1078,7 +1078,7 @@ def _linear_solve(J, bcol, crow, d, R, Rs, pre: _Preconditioner, *, rtol: float,
         return np.full(n, np.nan), float("nan"), its, -1
     return x[:n], float(x[n]), its, info
 
-
+# %% ../nbs/05_gpnp.ipynb #e706d29e
 class _VCycle:
     """One Ruge–Stüben V-cycle from a zero guess (symmetric Gauss–Seidel pre/post, LU on the coarsest level).
 
@@ -1341,7 +1341,7 @@ _SOLVER_DEFAULTS = {"max_newton": 12, "newton_tol": 1e-9, "linear_rtol": 1e-6, "
                     "target_dsol": 0.02, "target_dV": 0.02, "max_dt_s": None, "min_dt_s": 1e-6,
                     "cutoff_tol_V": 1e-3, "event_dt_fraction": 1e-6, "first_dt_fraction": 1e-3, "verbose": False, "trace": False}
 
-
+# %% ../nbs/05_gpnp.ipynb #80b943fc
 def _validate_rate(c_rate, cutoff_V, params):
     rate = check_positive("c_rate", c_rate, hint="a discharge")
     u_max = float(np.max(params.positive.material.ocv.values))

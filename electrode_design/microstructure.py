@@ -822,7 +822,7 @@ def tortuosity_factor(mask, *, axis: int = 0, method: str = "fv", tol: float = 1
 def _var(values, dims, units, long_name, **extra):
     return xr.DataArray(variable(dims, values, units, long_name, **extra))
 
-
+# %% ../nbs/03_microstructure.ipynb #06705246
 def characterise(
     ds: xr.Dataset,
     *,

@@ -599,7 +599,7 @@ def from_pybamm(values, *, name: str = "from_pybamm", sol_grid=None, electrode_a
         voltage_max_V=float(values["Upper voltage cut-off [V]"]),
         references=("converted from pybamm.ParameterValues",))
 
-
+# %% ../nbs/00_params.ipynb #7f816439
 def read_bpx(path: str | Path, *, name: str | None = None) -> CellParameters:
     """`CellParameters` from a BPX JSON file (its positive electrode, separator, cell).
 

@@ -831,7 +831,7 @@ def discharge_sphere(material: ActiveMaterial | CellParameters, *, radius_m: flo
                        dsol_max=check_positive("dsol_max", dsol_max), geometry=geometry, progress=progress,
                        protocol={"kind": "discharge", "c_rate": c_rate})
 
-
+# %% ../nbs/04_particle.ipynb #ded6407e
 def _check_n_cells(n_cells) -> int:
     if not isinstance(n_cells, (int, np.integer)) or n_cells < 4:
         raise ParameterError(f"n_cells must be an integer >= 4, got {n_cells!r}")
@@ -1124,7 +1124,7 @@ def _validate_factors(factors, mask) -> tuple[np.ndarray, ...]:
         out.append(np.where(mask, array, 0.0))
     return tuple(out)
 
-
+# %% ../nbs/04_particle.ipynb #1f9cfc8f
 def _run_voxel_model(mask, factors, conditions: _Conditions, *, voxel_size_m: float, c_rate: float,
                      diffusivity_scale: float, snapshots_dod, snapshot_at_cutoff: bool, area_correction: bool,
                      dsol_max: float, solver: str, progress: bool, parameters: dict) -> xr.Dataset:
@@ -1392,7 +1392,7 @@ def synthetic_particle_3d(kind: str = "polycrystal", *, radius_vox: int = 12, n_
     c_axis = np.where(mask[..., None], c_axis, np.nan)
     return mask, c_axis
 
-
+# %% ../nbs/04_particle.ipynb #dcb61441
 def discharge_particle_3d(mask, material: ActiveMaterial | CellParameters, *, voxel_size_m: float,
                           c_rate: float = 1.0, c_axis=None, diffusivity_factors=None, mapping: str = "paper",
                           cutoff_V: float | None = None, sol_initial: float | None = None,

@@ -397,7 +397,7 @@ def _keep_backup(catalog: Path, text: str) -> None:
     except OSError:
         tmp.unlink(missing_ok=True)
 
-
+# %% ../nbs/01_store.ipynb #918abd6f
 def _commit(tmp: Path, final: Path, catalog: Path, name: str, meta: dict, description: str,
             overwrite: bool) -> None:
     """Swap the finished store ``tmp`` in at ``final`` and register it, or leave store and catalog as they were.
@@ -435,7 +435,6 @@ def _commit(tmp: Path, final: Path, catalog: Path, name: str, meta: dict, descri
             raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-
 
 # %% ../nbs/01_store.ipynb #dca67fe7
 def _matches(value, wanted) -> bool:
