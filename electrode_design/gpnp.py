@@ -1469,8 +1469,12 @@ def _resolve_cell(cell_or_phase, params, particle, voxel_size_m, build_options, 
     return build_cell(cell_or_phase, voxel_size_m=voxel_size_m, params=params, particle=particle, **build_options)
 
 
-def _solver_options(solver: dict | None) -> dict:
+def _solver_options(solver: dict | None, backend: str = "newton") -> dict:
+    if backend not in ("newton", "fipy"):
+        raise ParameterError(f"backend must be 'newton' or 'fipy', got {backend!r}")
     opts = dict(_SOLVER_DEFAULTS)
+    if backend == "fipy":
+        opts["backend"] = "fipy"  # each step by FiPy sweeps of `gpnp_fipy.fipy_model` (small cells)
     if solver:
         unknown = [k for k in solver if k not in opts]
         if unknown:
@@ -1846,11 +1850,7 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
         raise ParameterError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
     cell = _resolve_cell(cell_or_phase, params, particle, voxel_size_m, build_options, "discharge")
     rate, cutoff = _validate_rate(c_rate, cutoff_V, cell.params)
-    opts = _solver_options(solver)
-    if backend not in ("newton", "fipy"):
-        raise ParameterError(f"backend must be 'newton' or 'fipy', got {backend!r}")
-    if backend == "fipy":
-        opts["backend"] = "fipy"  # each step by FiPy sweeps of `gpnp_fipy.fipy_model` (small cells)
+    opts = _solver_options(solver, backend)
     dods = _validate_run_options(cell, particle, snapshots_dod, on_failure)
     return _run(cell, [Discharge(c_rate=rate, cutoff_V=cutoff)], opts=opts, dods=dods, max_steps=max_steps,
                 progress=progress, particle=particle, on_failure=on_failure, on_cutoff="stop",
@@ -1860,7 +1860,7 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
 def run_protocol(cell_or_phase, steps, *, params: CellParameters | None = None, on_cutoff: str = "next",
                  snapshots_dod=(), snapshot_step_ends: bool = False, max_steps: int = 5000, progress: bool = True,
                  particle: np.ndarray | None = None, voxel_size_m: float | None = None, on_failure: str = "raise",
-                 solver: dict | None = None, **build_options) -> xr.Dataset:
+                 solver: dict | None = None, backend: str = "newton", **build_options) -> xr.Dataset:
     """Run a sequence of `Discharge` and `Rest` steps on a voxel half-cell (CC discharge, rest, pulse trains).
 
     Parameters
@@ -1883,7 +1883,7 @@ def run_protocol(cell_or_phase, steps, *, params: CellParameters | None = None, 
     progress : bool
         Show a tqdm bar over the planned protocol time (a discharge to the cut-off counts
         as the time to full discharge).
-    params, particle, voxel_size_m, on_failure, solver, build_options
+    params, particle, voxel_size_m, on_failure, solver, backend, build_options
         As in `discharge`.
 
     Returns
@@ -1925,7 +1925,7 @@ def run_protocol(cell_or_phase, steps, *, params: CellParameters | None = None, 
         raise ParameterError(f"on_cutoff must be 'next' or 'stop', got {on_cutoff!r}")
     cell = _resolve_cell(cell_or_phase, params, particle, voxel_size_m, build_options, "run_protocol")
     steps = _validate_protocol(steps, cell.params)
-    opts = _solver_options(solver)
+    opts = _solver_options(solver, backend)
     dods = _validate_run_options(cell, particle, snapshots_dod, on_failure)
     return _run(cell, steps, opts=opts, dods=dods, max_steps=max_steps, progress=progress, particle=particle,
                 on_failure=on_failure, on_cutoff=on_cutoff, snapshot_step_ends=snapshot_step_ends, label="protocol")

@@ -79,6 +79,21 @@ def test_discharge_backend_fipy_equals_newton():
     check_dataset(spec)                                         # the catalog's schema check of save_result
 
 
+def test_run_protocol_backend_fipy_equals_newton():
+    """A discharge pulse and a rest: the FiPy backend through run_protocol's step control."""
+    cell = sphere_cell()
+    steps = [gpnp.Discharge(c_rate=3.0, duration_s=300.0), gpnp.Rest(duration_s=300.0)]
+    coarse = {"target_dsol": 0.1, "target_dV": 0.1, "max_dt_s": 150.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        fast = gpnp.run_protocol(cell, steps, progress=False, solver=coarse)
+        spec = gpnp.run_protocol(cell, steps, progress=False, solver=coarse, backend="fipy")
+    assert spec.sizes["time"] == fast.sizes["time"] and '"backend": "fipy"' in spec.attrs["solver"]
+    np.testing.assert_allclose(spec.voltage, fast.voltage, atol=1e-6)
+    with pytest.raises(ParameterError, match="backend"):
+        gpnp.run_protocol(cell, steps, progress=False, backend="petsc")
+
+
 def test_add_term_enters_the_right_hand_side():
     from fipy import ImplicitSourceTerm
 
