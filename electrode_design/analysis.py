@@ -322,7 +322,7 @@ def plot_p2d_comparison(sim: xr.Dataset, p2d: xr.Dataset, *, snapshot_dod: float
 # %% ../nbs/06_analysis.ipynb #7a11c0d1
 from dataclasses import dataclass
 
-from .conventions import ParameterError, migrate_dataset, variable
+from .conventions import migrate_dataset, variable
 
 _FARADAY = 96485.33212
 

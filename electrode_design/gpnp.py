@@ -1846,8 +1846,6 @@ def discharge(cell_or_phase, *, params: CellParameters | None = None, c_rate: fl
         When a step fails after the step-size retries or ``max_steps`` is reached; the
         message names the time, step and residual; ``.partial_result`` holds the data.
     """
-    if on_failure not in ("raise", "return"):
-        raise ParameterError(f"on_failure must be 'raise' or 'return', got {on_failure!r}")
     cell = _resolve_cell(cell_or_phase, params, particle, voxel_size_m, build_options, "discharge")
     rate, cutoff = _validate_rate(c_rate, cutoff_V, cell.params)
     opts = _solver_options(solver, backend)

@@ -423,7 +423,6 @@ def _step(model, dt: float, current_A: float) -> bool:
     state = model.get_state()
     old = {"theta": state["theta"], "c": model.m.c0 * np.exp(state["w"])}
     ok, new, faces, change, sweeps = model.solve_step(state, old, dt, current_A)
-    model.last_sweeps, model.last_faces = sweeps, faces
     if not ok:
         model.set_state(state, old)
     return ok

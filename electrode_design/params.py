@@ -31,7 +31,7 @@ FARADAY_C_MOL = 96485.33212  # Faraday constant, C/mol
 GAS_CONSTANT_J_MOL_K = 8.314462618  # molar gas constant, J/(mol K)
 
 # %% ../nbs/00_params.ipynb #2b80aea0
-from .conventions import ParameterError, check_fraction, check_positive
+from .conventions import ParameterError, check_fraction, check_number, check_positive
 
 _all_ = ["ParameterError"]  # the error lives in conventions; still importable from here
 
@@ -329,16 +329,11 @@ def check_plausible(cell: "CellParameters") -> "CellParameters":
     The ranges (`PLAUSIBLE_RANGES`, `DIFFUSIVITY_RANGE_M2_S`) are wide: a value outside is almost
     always a unit slip (µm for m, °C for K, mol/L for mol/m3), which the message suggests.
     """
-    from electrode_design.conventions import ParameterError as _Error, check_number
-
     for dotted, low, high, unit, hint in PLAUSIBLE_RANGES:
         value = cell
         for part in dotted.split("."):
             value = getattr(value, part)
-        try:
-            check_number(dotted, value, unit=unit, low=low, high=high, low_inclusive=True, hint=hint)
-        except ValueError as error:  # conventions' ParameterError; re-raised as this module's
-            raise ParameterError(str(error)) from None
+        check_number(dotted, value, unit=unit, low=low, high=high, low_inclusive=True, hint=hint)
     values = np.asarray(cell.positive.material.diffusivity.values, dtype=float)
     low, high = DIFFUSIVITY_RANGE_M2_S
     if values.min() < low or values.max() > high:

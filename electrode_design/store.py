@@ -258,12 +258,9 @@ def _drop_entry(raw: dict, name: str) -> bool:
 
 
 def _store_of(raw: dict, name: str, catalog: Path) -> Path | None:
-    text = json.dumps(raw["entries"].get(name, {}))
-    for token, data in raw["data"].items():
-        if f"{{data({token})}}" in text:
-            url = data.get("kwargs", {}).get("url", "")
-            return catalog.parent / url.replace("{CATALOG_DIR}/", "")
-    return None
+    """The store path of entry ``name`` (`_entry_stores` for one entry), None when it has none."""
+    one = {"entries": {name: raw["entries"][name]} if name in raw["entries"] else {}, "data": raw["data"]}
+    return _entry_stores(one, catalog).get(name)
 
 # %% ../nbs/01_store.ipynb #5e0a7d41
 _LEFTOVER_MARKS = (".tmp-", ".old-")
@@ -336,7 +333,7 @@ def _stores_on_disk(catalog: Path) -> dict[str, Path]:
 
 
 def _entry_stores(raw: dict, catalog: Path) -> dict[str, Path]:
-    """Each entry's store path (one pass over the data; `_store_of` for one entry)."""
+    """Each entry's store path, in one pass over the data."""
     urls = {token: (data.get("kwargs") or {}).get("url", "") for token, data in raw["data"].items()}
     stores = {}
     for name, entry in raw["entries"].items():
@@ -461,13 +458,14 @@ def list_results(*, catalog_path=None, **filters):
     rows, seen = [], set()
     for catalog, source in _layers(_catalog(catalog_path)):
         raw = _read_raw(catalog)
+        stores = _entry_stores(raw, catalog)  # one pass over the data, not one per entry
         for name, entry in sorted(raw["entries"].items()):
             if name in seen:
                 continue
             seen.add(name)
             meta = dict(entry.get("metadata") or {})
             if all(key in meta and _matches(meta[key], wanted) for key, wanted in filters.items()):
-                store = _store_of(raw, name, catalog)
+                store = stores.get(name)
                 rows.append({"name": name, **meta, "source": source, "store_exists": bool(store and store.exists())})
     columns = ["name", "kind", "status", "created", "source"]
     frame = pd.DataFrame(rows)

@@ -664,7 +664,7 @@ def study_dataset(spec, runs: list | None = None, *, catalog_path=None) -> xr.Da
     ds = xr.Dataset(data, coords=coords)
     counts = {s: int(np.sum(status == s)) for s in ("ok", "failed", "pending")}
     ds.attrs.update({"kind": "study", "study": spec.name, "description": spec.description, "combine": spec.combine,
-                     "spec": json.dumps(spec.to_dict(), default=str), "schema_version": 2, "n_runs": len(runs),
+                     "spec": json.dumps(spec.to_dict(), default=str), "n_runs": len(runs),
                      "n_ok": counts["ok"], "n_failed": counts["failed"], "n_pending": counts["pending"],
                      "status": "ok" if counts["ok"] == len(runs) else "partial"})
     return ds
