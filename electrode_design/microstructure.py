@@ -1239,7 +1239,8 @@ def isolated_spheres(
 # %% ../nbs/03_microstructure.ipynb #03ec9690
 def reverse_electrode(ds: xr.Dataset) -> xr.Dataset:
     """Flip a microstructure through its thickness (collector ↔ separator)."""
-    _check_microstructure(ds, "reverse_electrode")
+    if not isinstance(ds, xr.Dataset) or "phase" not in ds or ds.attrs.get("kind") != "microstructure":
+        raise ParameterError(f"ds must be a kind='microstructure' Dataset, got {type(ds).__name__}")
     v = _voxel_size_of(ds, None)
     thickness = ds.sizes["z"] * v
     out = ds.copy()
