@@ -90,22 +90,33 @@ class SolTable:
         object.__setattr__(self, "sol", tuple(float(s) for s in sol))
         object.__setattr__(self, "values", tuple(float(v) for v in values))
 
+    def _interpolant(self):
+        """The table's PCHIP (of log values with ``log``) and its derivative, built on first use and kept."""
+        cached = self.__dict__.get("_pchip")
+        if cached is None:
+            values = np.log(self.values) if self.log else np.asarray(self.values)
+            interpolant = PchipInterpolator(np.asarray(self.sol), values, extrapolate=False)
+            cached = (interpolant, interpolant.derivative(), len(set(self.values)) == 1)
+            object.__setattr__(self, "_pchip", cached)  # a cache, not a field: equality and to_dict ignore it
+        return cached
+
     def __call__(self, sol) -> np.ndarray:
         """Evaluate at ``sol`` (array-like, any shape); constant beyond the table ends."""
-        grid = np.asarray(self.sol)
-        values = np.log(self.values) if self.log else np.asarray(self.values)
-        clipped = np.clip(np.asarray(sol, dtype=float), grid[0], grid[-1])
-        result = PchipInterpolator(grid, values, extrapolate=False)(clipped)
+        sol = np.asarray(sol, dtype=float)
+        interpolant, _, constant = self._interpolant()
+        if constant:
+            return np.full(sol.shape, self.values[0])
+        result = interpolant(np.clip(sol, self.sol[0], self.sol[-1]))
         return np.exp(result) if self.log else result
 
     def derivative(self, sol) -> np.ndarray:
         """d(value)/d(SoL) at ``sol``; zero beyond the table ends."""
-        grid = np.asarray(self.sol)
-        values = np.log(self.values) if self.log else np.asarray(self.values)
-        interpolant = PchipInterpolator(grid, values, extrapolate=False)
         sol = np.asarray(sol, dtype=float)
-        inside = (sol >= grid[0]) & (sol <= grid[-1])
-        slope = np.where(inside, interpolant.derivative()(np.clip(sol, grid[0], grid[-1])), 0.0)
+        _, slope_of, constant = self._interpolant()
+        if constant:
+            return np.zeros(sol.shape)
+        inside = (sol >= self.sol[0]) & (sol <= self.sol[-1])
+        slope = np.where(inside, slope_of(np.clip(sol, self.sol[0], self.sol[-1])), 0.0)
         return slope * self(sol) if self.log else slope
 
     @classmethod
