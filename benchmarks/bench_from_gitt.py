@@ -3,7 +3,7 @@
 The synthetic DFN titration with known D_s(SoL) (tests/data/gitt/synthetic_dfn.csv.gz, made by
 make_synthetic_gitt.py: Chen2020 NMC811 half-cell, D = 1e-14 · 10^(-(SoL - 0.3)/0.6) m² s⁻¹) is
 analysed with `gitt.analyse_gitt`; `params.from_gitt` turns the result into a parameter set
-(chen2020_nmc811 base). The PyBaMM half-cell DFN (`gpnp.p2d_reference`) then discharges to the
+(chen2020_nmc811 base). The PyBaMM half-cell DFN (`analysis.p2d_reference`) then discharges to the
 titration's 3.4 V cut-off with (a) the true D_s and the base OCV, (b) from_gitt's tables (both
 OCV shapes) and (c) the base set's own D_s. Prints the depth of discharge at the cut-off and the
 difference to (a).
@@ -20,7 +20,7 @@ import numpy as np
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
 
-from electrode_design import gitt, gpnp  # noqa: E402
+from electrode_design import analysis, gitt  # noqa: E402
 from electrode_design.params import SolTable, from_gitt, parameter_set  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "data" / "gitt"
@@ -51,7 +51,7 @@ def main():
         ref = None
         for label, cell in sets.items():
             start = time.perf_counter()
-            cap = float(gpnp.p2d_reference(cell, c_rate=rate, cutoff_V=cutoff, snapshots_dod=()).depth_of_discharge[-1])
+            cap = float(analysis.p2d_reference(cell, c_rate=rate, cutoff_V=cutoff, snapshots_dod=()).depth_of_discharge[-1])
             ref = cap if ref is None else ref
             print(f"{rate:4g}C  {label:<32} {cap:.4f}  {100 * (cap / ref - 1):+6.2f} %  ({time.perf_counter() - start:.1f} s)")
 

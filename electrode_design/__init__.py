@@ -19,12 +19,13 @@ Conventions used throughout the package:
 Pipeline stages and their modules (source notebook in ``nbs/``):
 
 - ``conventions`` (``00_conventions``): the package's errors, value checks, Dataset schema, logging and progress bars.
+- ``numerics`` (``00_numerics``): the shared numerical core: voxel face geometry, fixed-pattern sparse assembly, Butler–Volmer (anodic positive), block multigrid, V-cycle and flexible GMRES.
 - ``params`` (``00_params``): validated, frozen SI parameter sets (NMC811 Chen2020, Valøen–Reimers electrolyte); YAML, PyBaMM and BPX conversion.
 - ``store`` (``01_store``): results as Zarr stores in an intake catalog; save atomically, list, open lazily, remove.
 - ``gitt`` (``02_gitt``): cycler files → pulses → OCV(SoL) and solid diffusivity Ds(SoL) with uncertainties.
 - ``microstructure`` (``03_microstructure``): generated electrodes, CT import and segmentation, characterisation.
 - ``particle`` (``04_particle``): particle-scale discharge (1D sphere, 2D sections, 3D voxel particles with grain tensors).
-- ``gpnp`` (``05_gpnp``): the microstructure-resolved half-cell (generalised Poisson–Nernst–Planck) on the voxel image.
+- ``gpnp`` (``05_gpnp``, subpackage): the microstructure-resolved half-cell (generalised Poisson–Nernst–Planck) on the voxel image: ``geometry``, ``cost``, ``physics``, ``linalg``, ``newton``, ``protocol``, ``timeloop``, ``output`` (``05b``–``05i``) and ``fipy_backend``, the model stated in FiPy terms (``05a``).
 - ``analysis`` (``06_analysis``): 3D vs P2D (PyBaMM DFN twins) and through-thickness metrics.
 - ``explore`` (``07_explore``): JupyterLab widgets over the catalog and static HTML reports.
 - ``study`` (``08_study``): design studies (sweeps of electrodes × parameters × protocols) on Dask.

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import xarray as xr
 
+import electrode_design
 from .conventions import ParameterError, check_number
+from .gpnp.protocol import _validate_rate
+from .params import FARADAY_C_MOL, CellParameters
 
 # %% auto #0
-__all__ = ['CLIFF_SLOPE_V', 'PAPER', 'p2d_twins', 'p2d_twin', 'lithiation_gradient', 'cliff_start', 'compare_with_p2d',
-           'plot_p2d_comparison', 'isolated_particle_sol_std', 'ds_limiting_depth', 'sol_histogram',
+__all__ = ['CLIFF_SLOPE_V', 'PAPER', 'p2d_reference', 'p2d_twins', 'p2d_twin', 'lithiation_gradient', 'cliff_start',
+           'compare_with_p2d', 'plot_p2d_comparison', 'isolated_particle_sol_std', 'ds_limiting_depth', 'sol_histogram',
            'sst_limiting_region', 'delta_sol', 'particle_c_rates', 'rated_capacity', 'PaperInputs']
 
 # %% ../nbs/06_analysis.ipynb #067b5ffa
@@ -35,6 +39,119 @@ def _check_simulation(name: str, ds) -> xr.Dataset:
 def _thickness_m(ds: xr.Dataset) -> float:
     z = np.asarray(ds.z.values, dtype=float)
     return float(z.max() + 0.5 * (np.diff(np.sort(z))[-1] if z.size > 1 else 2 * z.max()))
+
+# %% ../nbs/06_analysis.ipynb #9dd77297
+def p2d_reference(params: CellParameters, *, c_rate: float, cutoff_V: float = 2.8, porosity: float | None = None,
+                  active_volume_fraction: float | None = None, tortuosity_factor: float | None = None,
+                  specific_area_m_1: float | None = None, particle_radius_m: float | None = None,
+                  thickness_m: float | None = None, electronic_conductivity_S_m: float | None = None,
+                  points: int = 200, snapshots_dod=(0.2, 0.4, 0.6, 0.8)) -> xr.Dataset:
+    """PyBaMM half-cell DFN (P2D) with effective properties, in the time-series layout of `discharge`.
+
+    Parameters
+    ----------
+    params : CellParameters
+        Base parameters (`to_pybamm` converts them).
+    c_rate : float
+        Rate; 1C = F c_max (sol_max − sol_initial) ε_am L A / 3600 s, as in `discharge`.
+    porosity, active_volume_fraction, particle_radius_m, thickness_m : float, optional
+        Effective electrode properties measured on an image (default: ``params.positive``).
+    tortuosity_factor : float, optional
+        τ with D_eff = D ε/τ; converted to the Bruggeman exponent b = 1 − ln τ / ln ε.
+    specific_area_m_1 : float, optional
+        Measured interfacial area per electrode volume; the DFN's 3 ε_am / R is matched by
+        scaling the exchange-current density (PyBaMM discussion #3927).
+    electronic_conductivity_S_m : float, optional
+        Solid-phase conductivity of the DFN (default ``params.positive``); `discharge` has
+        an equipotential solid by default (``solid_potential="uniform"``), so a like-for-like
+        comparison passes a large value.
+    points : int
+        Number of output times.
+    snapshots_dod : sequence of float
+        Depths of discharge at which the through-thickness profiles are stored (those
+        reached before the cut-off).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``voltage``, ``current``, ``capacity``, ``depth_of_discharge`` along ``time``;
+        ``sol_profile`` (r-averaged SoL) and ``c_e_profile`` along ``snapshot, z`` (z from
+        the current collector, as in `discharge`);
+        ``attrs["model"] = "pybamm DFN half-cell"``.
+    """
+    from electrode_design.params import to_pybamm
+
+    rate, cutoff = _validate_rate(c_rate, cutoff_V, params)
+    pos = params.positive
+    eps = float(porosity if porosity is not None else pos.porosity)
+    eps_am = float(active_volume_fraction if active_volume_fraction is not None else pos.active_volume_fraction)
+    radius = float(particle_radius_m if particle_radius_m is not None else pos.particle_radius_m)
+    thickness = float(thickness_m if thickness_m is not None else pos.thickness_m)
+    bruggeman = pos.bruggeman if tortuosity_factor is None else 1.0 - math.log(tortuosity_factor) / math.log(eps)
+    changed = params.replace(**{"positive.porosity": eps, "positive.active_volume_fraction": eps_am,
+                                "positive.particle_radius_m": radius, "positive.thickness_m": thickness,
+                                "positive.bruggeman": bruggeman, "voltage_min_V": cutoff,
+                                "positive.electronic_conductivity_S_m": float(
+                                    electronic_conductivity_S_m if electronic_conductivity_S_m is not None
+                                    else pos.electronic_conductivity_S_m)})
+    values = to_pybamm(changed)
+    mat = changed.positive.material
+    area_scale = 1.0 if specific_area_m_1 is None else float(specific_area_m_1) / (3.0 * eps_am / radius)
+    k0 = mat.rate_constant * area_scale
+
+    def exchange_current(c_e, c_s_surf, c_s_max, T):
+        return k0 * c_e ** 0.5 * c_s_surf ** 0.5 * (c_s_max - c_s_surf) ** 0.5
+
+    capacity_C = (FARADAY_C_MOL * mat.c_max_mol_m3 * (mat.sol_max - changed.positive.sol_initial) * eps_am
+                  * thickness * changed.electrode_area_m2)
+    current = rate * capacity_C / 3600.0
+    values.update({"Positive electrode exchange-current density [A.m-2]": exchange_current,
+                   "Current function [A]": current, "Lower voltage cut-off [V]": cutoff}, check_already_exists=False)
+    pybamm = __import__("pybamm")
+    wall0 = time.perf_counter()
+    model = pybamm.lithium_ion.DFN({"working electrode": "positive"})
+    sim = pybamm.Simulation(model, parameter_values=values)
+    t_end = 1.2 * 3600.0 / rate
+    snap_dod = np.array(sorted(float(d) for d in snapshots_dod), dtype=float)
+    if np.any(~np.isfinite(snap_dod)) or np.any(snap_dod <= 0):
+        raise ParameterError(f"snapshots_dod must be positive depths of discharge, got {list(snapshots_dod)}")
+    snap_t = snap_dod * 3600.0 / rate
+    t_eval = np.union1d(np.linspace(0.0, t_end, int(points)), snap_t[snap_t < t_end])
+    solution = sim.solve(t_eval)
+    wall = time.perf_counter() - wall0
+    t = np.asarray(solution["Time [s]"].entries, dtype=float)
+    voltage = np.asarray(solution["Voltage [V]"].entries, dtype=float)
+    # through-thickness profiles at the snapshot times reached (PyBaMM's x runs from the Li metal)
+    reached = [k for k, ts in enumerate(snap_t) if np.any(np.isclose(t, ts, rtol=0, atol=1e-9 * t_end))]
+    columns = [int(np.argmin(np.abs(t - snap_t[k]))) for k in reached]
+    x_p = np.asarray(solution["x_p [m]"].entries, dtype=float)
+    x_p = x_p[:, 0] if x_p.ndim == 2 else x_p
+    # cell centres; the current collector lies half a cell beyond the last one
+    z_p = x_p.max() + 0.5 * np.diff(np.sort(x_p))[-1] - x_p
+    order = np.argsort(z_p)
+    sol_prof = np.asarray(solution["R-averaged positive particle stoichiometry"].entries, dtype=float)
+    c_e_all = np.asarray(solution["Positive electrolyte concentration [mol.m-3]"].entries, dtype=float)
+    sol_prof = sol_prof[order][:, columns].T if columns else np.empty((0, z_p.size))
+    c_e_prof = c_e_all[order][:, columns].T if columns else np.empty((0, z_p.size))
+    ds = xr.Dataset(
+        {"voltage": ("time", voltage, {"units": "V", "long_name": "cell voltage vs Li/Li+"}),
+         "current": ("time", np.full(t.size, current), {"units": "A", "long_name": "applied current (positive = discharge)"}),
+         "capacity": ("time", current * t / 3600.0, {"units": "A h", "long_name": "discharge capacity passed"}),
+         "depth_of_discharge": ("time", current * t / capacity_C,
+                                {"units": "1", "long_name": "depth of discharge (charge passed / theoretical capacity)"})},
+        coords={"time": ("time", t, {"units": "s", "long_name": "time since the start of the discharge"}),
+                "z": ("z", z_p[order], {"units": "m", "long_name": "distance from the current collector"}),
+                "snapshot_dod": ("snapshot", snap_dod[reached], {"units": "1", "long_name": "depth of discharge of the snapshot"}),
+                "snapshot_time": ("snapshot", snap_t[reached], {"units": "s", "long_name": "time of the snapshot"})})
+    ds["sol_profile"] = (("snapshot", "z"), sol_prof,
+                         {"units": "1", "long_name": "r-averaged state of lithiation of the particles at each depth"})
+    ds["c_e_profile"] = (("snapshot", "z"), c_e_prof, {"units": "mol m-3", "long_name": "electrolyte concentration"})
+    ds.attrs.update({"kind": "simulation", "model": "pybamm DFN half-cell", "status": "ok",
+                     "electrode_design_version": electrode_design.__version__, "parameters": changed.to_json(),
+                     "c_rate": rate, "current_A": current, "cutoff_V": cutoff, "area_scale": area_scale,
+                     "theoretical_capacity_Ah": capacity_C / 3600.0, "wall_time_s": wall,
+                     "pybamm_version": pybamm.__version__})
+    return ds
 
 # %% ../nbs/06_analysis.ipynb #8f531346
 _EQUIPOTENTIAL_S_M = 1e5  # S/m: the DFN's solid potential drop becomes negligible, as in gpnp's scalar φ_s
@@ -81,7 +198,7 @@ def p2d_twins(sim: xr.Dataset, microstructure: xr.Dataset, *, radii=("volume", "
     Returns
     -------
     dict
-        ``{radius: xarray.Dataset}`` as `gpnp.p2d_reference`, each with
+        ``{radius: xarray.Dataset}`` as `p2d_reference`, each with
         ``attrs["twin_of"]`` holding the properties used.
     """
     from electrode_design import gpnp
@@ -116,7 +233,7 @@ def p2d_twins(sim: xr.Dataset, microstructure: xr.Dataset, *, radii=("volume", "
     snaps = tuple(float(d) for d in sim.snapshot_dod.values) if "snapshot_dod" in sim.coords else ()
     twins = {}
     for radius, r_m in radius_m.items():
-        p2d = gpnp.p2d_reference(params, c_rate=float(sim.attrs["c_rate"]), cutoff_V=float(sim.attrs["cutoff_V"]),
+        p2d = p2d_reference(params, c_rate=float(sim.attrs["c_rate"]), cutoff_V=float(sim.attrs["cutoff_V"]),
                                  porosity=porosity, active_volume_fraction=eps_am, tortuosity_factor=tau,
                                  specific_area_m_1=area, particle_radius_m=r_m, thickness_m=phase.shape[0] * voxel,
                                  electronic_conductivity_S_m=sigma_eff, points=points, snapshots_dod=snaps)
@@ -141,7 +258,7 @@ def lithiation_gradient(sim: xr.Dataset) -> xr.DataArray:
     ----------
     sim : xarray.Dataset
         A `kind="simulation"` result with ``sol_profile`` (snapshot, z), from
-        `gpnp.discharge` or `gpnp.p2d_reference`.
+        `gpnp.discharge` or `p2d_reference`.
 
     Returns
     -------
@@ -195,7 +312,7 @@ def compare_with_p2d(sim: xr.Dataset, p2d: xr.Dataset) -> dict:
     sim : xarray.Dataset
         `gpnp.discharge` result (with ``particle`` for the scatter check).
     p2d : xarray.Dataset
-        `gpnp.p2d_reference` result for the same rate and cut-off.
+        `p2d_reference` result for the same rate and cut-off.
 
     Returns
     -------
@@ -737,7 +854,7 @@ def particle_c_rates(sim: xr.Dataset, microstructure: xr.Dataset | None = None, 
 def rated_capacity(sims, *, label: str = "") -> xr.Dataset:
     """Rated capacity of one electrode against C-rate and current density (Figs. 4g–i, 6d, 6h).
 
-    Operational definition, per discharge (gpnp or `gpnp.p2d_reference`): the capacity at the
+    Operational definition, per discharge (gpnp or `p2d_reference`): the capacity at the
     cut-off Q (A h, the last ``capacity``); the theoretical capacity Q_th = Q / DoD_end (the
     run's own 1C basis, F c_max (sol_max − sol_initial) V_active); the electrode area A (the
     image's y·x cross-section for gpnp, ``electrode_area_m2`` for the DFN); the active mass

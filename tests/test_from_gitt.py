@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from electrode_design import gitt, gpnp, store
+from electrode_design import analysis, gitt, gpnp, store
 from electrode_design.conventions import migrate_dataset
 from electrode_design.params import ParameterError, SolTable, from_gitt, parameter_set
 
@@ -126,7 +126,7 @@ def test_dfn_with_gitt_parameters_matches_the_true_diffusivity(synthetic):
     capacities = {}
     for c_rate in (1.0, 3.0):
         for label, params in (("true", true), ("gitt", measured), ("base", base)):
-            run = gpnp.p2d_reference(params, c_rate=c_rate, cutoff_V=truth["protocol"]["cutoff_V"], snapshots_dod=())
+            run = analysis.p2d_reference(params, c_rate=c_rate, cutoff_V=truth["protocol"]["cutoff_V"], snapshots_dod=())
             capacities[label, c_rate] = float(run.depth_of_discharge[-1])
     print({k: round(v, 4) for k, v in capacities.items()}, f"{time.perf_counter() - start:.1f} s")
     for c_rate in (1.0, 3.0):

@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 from scipy.linalg import solve_banded
 
+from electrode_design.analysis import p2d_reference
 from electrode_design.gpnp import (Discharge, Rest, SolverError, build_cell, discharge, interface_area_factor,
-                                   p2d_reference, pulse_train, run_protocol)
-from electrode_design.gpnp import _gmres, _VCycle
+                                   pulse_train, run_protocol)
+from electrode_design.numerics import VCycle as _VCycle
+from electrode_design.numerics import gmres as _gmres
 from electrode_design.params import FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, parameter_set
 
 PARAMS = parameter_set("chen2020_nmc811")
@@ -546,13 +548,13 @@ def test_solver_runs_with_one_blas_thread_and_restores_the_count(monkeypatch):
     if not blas_threads():
         pytest.skip("no BLAS library that threadpoolctl controls is loaded")
     seen = []
-    newton = gpnp._newton
+    newton = gpnp.timeloop._newton
 
     def newton_seeing_threads(*args, **kwargs):
         seen.append(blas_threads())
         return newton(*args, **kwargs)
 
-    monkeypatch.setattr(gpnp, "_newton", newton_seeing_threads)
+    monkeypatch.setattr(gpnp.timeloop, "_newton", newton_seeing_threads)
     cell = slab_cell()
     with threadpool_limits(3, user_api="blas"):  # a count > 1 also on a one-core runner
         before = blas_threads()
@@ -591,7 +593,7 @@ def test_progress_bar_ends_full_when_the_run_completes(monkeypatch):
         bars.append(tqdm(total=total, desc=desc, unit=unit, file=io.StringIO(), mininterval=1e9))
         return bars[-1]
 
-    monkeypatch.setattr(gpnp, "progress_bar", recording_bar)
+    monkeypatch.setattr(gpnp.timeloop, "progress_bar", recording_bar)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = discharge(slab_cell(), c_rate=1.0, snapshots_dod=(), progress=True)
@@ -626,7 +628,7 @@ def test_field_mode_preconditioner_refresh_at_low_conductivity(lattice, monkeypa
     cell = build_cell(phase, voxel_size_m=1e-6, params=PARAMS, particle=particle, solid_potential="field",
                       solid_conductivity_S_m=1e-3)
     with_refresh = run_quietly(cell, c_rate=3.0)
-    monkeypatch.setattr(gpnp._Preconditioner, "refresh_growth", 10 ** 9)
+    monkeypatch.setattr(gpnp.linalg._Preconditioner, "refresh_growth", 10 ** 9)
     without = run_quietly(cell, c_rate=3.0)
     per_newton = [ds.attrs["linear_iterations"] / ds.attrs["newton_iterations"] for ds in (with_refresh, without)]
     assert with_refresh.attrs["amg_refreshes"] > 0 and without.attrs["amg_refreshes"] == 0
@@ -646,16 +648,16 @@ def _small_d8_field_run(monkeypatch, **patches):
     cell = build_cell(ms.phase.values.astype(np.uint8), voxel_size_m=1e-6, params=PARAMS,
                       particle=ms.particle.values.astype(np.int32), solid_potential="field", solid_conductivity_S_m=1.0)
     solves = []
-    original = gpnp._linear_solve
+    original = gpnp.newton._linear_solve
 
     def counting(*args, **kwargs):
         out = original(*args, **kwargs)
         solves.append(out[2])
         return out
 
-    monkeypatch.setattr(gpnp, "_linear_solve", counting)
+    monkeypatch.setattr(gpnp.newton, "_linear_solve", counting)
     for name, value in patches.items():
-        monkeypatch.setattr(gpnp._Preconditioner, name, value)
+        monkeypatch.setattr(gpnp.linalg._Preconditioner, name, value)
     return run_quietly(cell, c_rate=1.0), solves
 
 
@@ -692,17 +694,17 @@ def test_field_mode_cutoff_event_border_from_p_stalls_gmres(monkeypatch):
 @pytest.mark.parametrize("separator_cells", [1, 4])
 def test_pattern_from_grid_equals_sorted_keys(separator_cells):
     """The pattern built from the face lists is the one `np.unique` of every term's key gives."""
-    from electrode_design.gpnp import _pattern_by_sorting
+    from electrode_design.gpnp.geometry import _pattern_by_sorting
 
     phase, particle = lattice_packing(12)
     phase[2:5, 2:5, 8:11] = 2                                     # some resolved carbon-binder too
     cell = build_cell(phase, voxel_size_m=1e-6, params=PARAMS, particle=particle, separator_cells=separator_cells)
-    grid = dict(cell._pattern)
+    grid = cell._pattern
     _pattern_by_sorting(cell)
     for key in ("n", "nnz"):
-        assert grid[key] == cell._pattern[key]
+        assert getattr(grid, key) == getattr(cell._pattern, key)
     for key in ("indices", "indptr", "slot"):
-        assert np.array_equal(grid[key], cell._pattern[key]), key
+        assert np.array_equal(getattr(grid, key), getattr(cell._pattern, key)), key
     assert cell.solid_pairs.dtype == np.int32 and cell.face_electrolyte.dtype == np.int32
 
 

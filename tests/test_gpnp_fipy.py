@@ -1,4 +1,4 @@
-"""The FiPy statement of the gPNP model (electrode_design.gpnp_fipy) against the fast path.
+"""The FiPy statement of the gPNP model (electrode_design.gpnp.fipy_backend) against the fast path.
 
 Geometry: FiPy face coefficients reproduce gpnp's transmissibilities. One step: the FiPy
 fixed point is gpnp's implicit-Euler step. Discharge: ``backend="fipy"`` returns the same
@@ -16,7 +16,7 @@ import pytest
 
 from electrode_design import gpnp
 from electrode_design.conventions import ParameterError, check_dataset
-from electrode_design.gpnp_fipy import fipy_model
+from electrode_design.gpnp.fipy_backend import fipy_model
 from electrode_design.params import parameter_set
 
 PARAMS = parameter_set("chen2020_nmc811")
@@ -48,10 +48,10 @@ def test_one_step_is_the_newton_step(solid_potential):
     model = fipy_model(cell)
     state = model.get_state()
     old = {"theta": state["theta"].copy(), "c": np.full(cell.n_electrolyte, model.m.c0)}
-    m = gpnp._Model(cell)
+    m = gpnp.physics._Model(cell)
     opts = gpnp._solver_options({"newton_tol": 1e-12})
     counters = {"newton": 0, "linear": 0, "amg_setups": 0, "amg_refreshes": 0, "border_solves": 0}
-    ok_n, fast, _, _, _ = gpnp._newton(cell, m, dict(state), old, 30.0, current, opts, counters)
+    ok_n, fast, _, _, _ = gpnp.newton._newton(cell, m, dict(state), old, 30.0, current, opts, counters)
     ok_f, spec, faces, _, sweeps = model.solve_step(state, old, 30.0, current)
     assert ok_n and ok_f and sweeps < 30
     assert abs(fast["phi_s"] - spec["phi_s"]) < 1e-9
