@@ -1,8 +1,8 @@
 """Krylov solver benchmark: the hand-written flexible GMRES against pyamg's and scipy's.
 
-`gpnp._linear_solve` solves each Newton step's bordered, row-scaled system with
+`gpnp.newton._linear_solve` solves each Newton step's bordered, row-scaled system with
 `electrode_design.numerics.gmres` (right-preconditioned flexible GMRES, classical
-Gram–Schmidt twice) and the block AMG preconditioner `gpnp._Preconditioner`. This script
+Gram–Schmidt twice) and the block AMG preconditioner `gpnp.linalg._Preconditioner`. This script
 takes ~20 of those systems from a real 3C discharge of the D8-like sphere packing of
 `bench_gpnp.py` (`sphere_packing`, 60x40x40 at 1 µm, chen2020_nmc811) and solves each, with the
 same operator, right-hand side and preconditioner as `_linear_solve`, by
@@ -53,7 +53,7 @@ def _sphere_packing():
 
 
 def bordered_system(J, bcol, crow, d, R, Rs, pre, s_scale):
-    """The scaled bordered operator, preconditioner and right-hand side, as `gpnp._linear_solve` builds them."""
+    """The scaled bordered operator, preconditioner and right-hand side, as `gpnp.newton._linear_solve` builds them."""
     n = J.shape[0]
     diag = np.abs(J.diagonal())
     row_scale = 1.0 / np.where(diag > 0, diag, 1.0)
@@ -192,7 +192,7 @@ def main(argv=None):
           f"{cell.summary()['unknowns']:,} unknowns; {args.c_rate:g}C; every {args.every}-th linear solve, "
           f"{args.systems} systems", flush=True)
 
-    original = gpnp._linear_solve
+    original = gpnp.newton._linear_solve
     records = {name: [] for name in args.solvers}
     calls = {"n": 0, "captured": 0, "gpnp_its": [], "check": []}
 
@@ -221,7 +221,7 @@ def main(argv=None):
             return out
         return original(J, bcol, crow, d, R, Rs, pre, rtol=rtol, maxiter=maxiter, s_scale=s_scale)
 
-    gpnp._linear_solve = capturing
+    gpnp.newton._linear_solve = capturing
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -231,11 +231,11 @@ def main(argv=None):
     except _Done:
         ended = f"stopped after linear solve {calls['n']}"
     finally:
-        gpnp._linear_solve = original
+        gpnp.newton._linear_solve = original
     load1 = os.getloadavg()
     print(f"{ended}; {time.perf_counter() - t0:.0f} s in all; load average at end: {load1[0]:.2f}", flush=True)
     if calls["check"]:
-        print(f"numerics.gmres iterations equal to gpnp._linear_solve's on {sum(calls['check'])}/{len(calls['check'])} "
+        print(f"numerics.gmres iterations equal to gpnp.newton._linear_solve's on {sum(calls['check'])}/{len(calls['check'])} "
               f"systems (gpnp: {sum(calls['gpnp_its'])} iterations in all)")
 
     print(f"\n{len(next(iter(records.values())))} systems, fastest of {args.repeat}, rtol {calls.get('rtol', float('nan')):g}, "

@@ -89,15 +89,11 @@ def cost_model(sizes):
             cpu = store.entry_metadata(run["name"], catalog_path=catalog)["cpu_time"]
             rows.append((run["unknowns"], steps, cpu, run["estimated_cost_s"], float(ds.wall_time.values[0])))
     unknowns, steps, measured, estimated, wall = map(np.array, zip(*rows))
-    a, b = np.linalg.lstsq(np.c_[unknowns * study.COST_MODEL["steps_discharge"], np.ones(len(rows))], measured,
-                           rcond=None)[0]
-    refit = a * unknowns * study.COST_MODEL["steps_discharge"] + b
-    print(f"3. cost model (core-seconds) against the CPU time of {len(rows)} serial runs, {unknowns.min()}-"
-          f"{unknowns.max()} unknowns, {steps.min()}-{steps.max()} steps (wall time: CPU time × the load):")
-    print(f"   shipped a = {study.COST_MODEL['s_per_unknown_step']:.2e} s, b = {study.COST_MODEL['overhead_s']:.2f} s: "
-          f"median |error| {np.median(np.abs(estimated / measured - 1)):.0%}, max {np.max(np.abs(estimated / measured - 1)):.0%}")
-    print(f"   refitted a = {a:.2e} s per unknown and step, b = {b:.2f} s: median |error| "
-          f"{np.median(np.abs(refit / measured - 1)):.0%}, max {np.max(np.abs(refit / measured - 1)):.0%}")
+    print(f"3. the study planner's estimate (gpnp.cost.predict_cost, the package's one cost model) against the CPU "
+          f"time of {len(rows)} serial runs, {unknowns.min()}-{unknowns.max()} unknowns, {steps.min()}-{steps.max()} "
+          f"steps (wall time: CPU time × the load):")
+    print(f"   median |error| {np.median(np.abs(estimated / measured - 1)):.0%}, "
+          f"max {np.max(np.abs(estimated / measured - 1)):.0%}")
     for u, n, m, e, w in rows:
         print(f"   {u:>7} unknowns {n:>4} steps: CPU {m:6.2f} s (wall {w:6.2f} s), estimated {e:6.2f} s")
 

@@ -615,7 +615,8 @@ def _print_plan(spec, catalog) -> None:
     cores = os.cpu_count() or 1
     print(f"\nstudy {loaded.name}: {len(table)} runs ({', '.join(f'{n} {s}' for s, n in table.state.value_counts().items())}); "
           f"to compute: {len(todo)}, about {todo.estimated_cost_s.sum():.0f} core-seconds "
-          f"(~{todo.estimated_cost_s.sum() / cores:.0f} s on this machine's {cores} cores)")
+          f"(~{todo.estimated_cost_s.sum() / cores:.0f} s on this machine's {cores} cores); largest run "
+          f"~{todo.estimated_memory_GB.max() if len(todo) else 0.0:.2f} GB peak memory")
 
 
 def _cmd_study_plan(args) -> int:

@@ -29,11 +29,12 @@ import yaml
 import electrode_design
 from . import store
 from .conventions import InputFileError, progress_bar
+from .gpnp.cost import predict_cost, unknowns_from_shape
 
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['COST_MODEL', 'SpecError', 'StudySpec', 'load_study', 'study_axes', 'estimate_cost_s', 'expand_study', 'run_metrics',
+__all__ = ['P2D_COST_S', 'SpecError', 'StudySpec', 'load_study', 'study_axes', 'estimate_run_cost', 'expand_study', 'run_metrics',
            'execute_run', 'study_dataset', 'plan_study', 'dask_client', 'run_study']
 
 # %% ../nbs/08_study.ipynb #c800e49f
@@ -358,25 +359,28 @@ def _sha256_json(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 # %% ../nbs/08_study.ipynb #e554928a
-COST_MODEL = {"s_per_unknown_step": 4.1e-6, "overhead_s": 0.3, "p2d_s": 6.0, "steps_discharge": 60,
-              "steps_rest": 20, "steps_pulse": 40}
+P2D_COST_S = 6.0  # s per PyBaMM DFN twin on one core (measured on studies/quick.yml)
+# accepted time steps of a rest and of a pulse relative to a discharge to the cut-off (gpnp's cost model is
+# fitted on whole discharges): typical counts 20 and 40 against 60
+_RELATIVE_STEPS = {"rest": 20 / 60, "pulse": 40 / 60}
 
 
-def _unknowns_estimate(phase_shape, active_fraction: float, separator_cells: int) -> int:
-    """Unknowns of a voxel half-cell: one SoL per active voxel, salt and potential per electrolyte voxel."""
-    nz, ny, nx = phase_shape
-    return int(nz * ny * nx * (active_fraction + 2.0 * (1.0 - active_fraction)) + 2 * separator_cells * ny * nx + 1)
+def estimate_run_cost(run: dict) -> dict:
+    """Predicted wall time (s, one core) and peak memory (bytes) of one run.
 
-
-def estimate_cost_s(run: dict) -> float:
-    """Estimated run time (s, one core): ``a · unknowns · steps + b`` (3D), a constant for the P2D twin."""
+    The 3D runs use the package's one cost model (`gpnp.cost.predict_cost` on the unknowns of
+    the design, counted from its shape and active fraction), scaled by the protocol's steps
+    relative to a discharge; a P2D twin costs `P2D_COST_S`.
+    """
     if run["model"] == "p2d":
-        return COST_MODEL["p2d_s"]
+        return {"wall_time_s": P2D_COST_S, "peak_memory_bytes": float("nan")}
     proto = run["protocol"]
-    steps = (COST_MODEL["steps_discharge"] + (COST_MODEL["steps_rest"] if proto.get("rest_after_s") else 0)
-             if proto["type"] == "discharge" else
-             int(proto["n_pulses"]) * (COST_MODEL["steps_pulse"] + COST_MODEL["steps_rest"]))
-    return COST_MODEL["s_per_unknown_step"] * run["unknowns"] * steps + COST_MODEL["overhead_s"]
+    predicted = predict_cost(run["unknowns"], c_rate=float(proto.get("c_rate", 1.0)))
+    if proto["type"] == "discharge":
+        steps = 1.0 + (_RELATIVE_STEPS["rest"] if proto.get("rest_after_s") else 0.0)
+    else:
+        steps = int(proto["n_pulses"]) * (_RELATIVE_STEPS["pulse"] + _RELATIVE_STEPS["rest"])
+    return {"wall_time_s": predicted["wall_time_s"] * steps, "peak_memory_bytes": predicted["peak_memory_bytes"]}
 
 
 def _phase_shape(ms: dict, shapes: dict):
@@ -452,8 +456,9 @@ def expand_study(spec, *, catalog_path=None) -> list[dict]:
         shape, active = _phase_shape(ms, shapes)
         run = {"name": f"{spec.name}_{digest[:10]}", "study": spec.name, "index": list(combo), "swept": chosen,
                "design": design, **inputs, "parameter_source": spec.source, "input_hash": digest,
-               "shape": list(shape), "unknowns": _unknowns_estimate(shape, active, int(spec.build.get("separator_cells", 4)))}
-        run["estimated_cost_s"] = estimate_cost_s(run)
+               "shape": list(shape), "unknowns": unknowns_from_shape(shape, active, separator_cells=int(spec.build.get("separator_cells", 4)))}
+        cost = estimate_run_cost(run)
+        run["estimated_cost_s"], run["estimated_memory_bytes"] = cost["wall_time_s"], cost["peak_memory_bytes"]
         runs.append(run)
     return runs
 
@@ -678,7 +683,7 @@ def _save_study(spec, runs, catalog_path) -> xr.Dataset:
 
 # %% ../nbs/08_study.ipynb #07be1c28
 def plan_study(spec, *, catalog_path=None):
-    """A `pandas.DataFrame` of the expanded runs: name, swept values, model, unknowns, estimated cost, state.
+    """A `pandas.DataFrame` of the expanded runs: name, swept values, model, unknowns, predicted time and memory, state.
 
     ``state`` is ``done`` (complete with the same input hash), ``failed`` (recorded as failed:
     `run_study` retries it) or ``todo``.
@@ -694,7 +699,8 @@ def plan_study(spec, *, catalog_path=None):
         state = "todo" if record is None or record.get("input_hash") != run["input_hash"] else \
             ("done" if record.get("status") == "ok" else "failed")
         rows.append({"name": run["name"], **run["swept"], "model": run["model"], "voxels": int(np.prod(run["shape"])),
-                     "unknowns": run["unknowns"], "estimated_cost_s": run["estimated_cost_s"], "state": state})
+                     "unknowns": run["unknowns"], "estimated_cost_s": run["estimated_cost_s"],
+                     "estimated_memory_GB": run["estimated_memory_bytes"] / 1e9, "state": state})
     return pd.DataFrame(rows)
 
 
