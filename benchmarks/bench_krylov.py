@@ -53,26 +53,10 @@ def _sphere_packing():
 
 
 def bordered_system(J, bcol, crow, d, R, Rs, pre, s_scale):
-    """The scaled bordered operator, preconditioner and right-hand side, as `gpnp.newton._linear_solve` builds them."""
-    n = J.shape[0]
-    diag = np.abs(J.diagonal())
-    row_scale = 1.0 / np.where(diag > 0, diag, 1.0)
+    """The scaled bordered operator, preconditioner and right-hand side, exactly as `gpnp.newton._linear_solve` builds them."""
+    from electrode_design.gpnp.linalg import _bordered_system
 
-    def matvec(x):
-        out = np.empty(n + 1)
-        out[:n] = (J @ x[:n] + bcol * x[n]) * row_scale
-        out[n] = (float(crow @ x[:n]) + d * x[n]) * s_scale
-        return out
-
-    def precond(y):
-        dx, ds = pre.solve(y[:n] / row_scale, y[n] / s_scale)
-        out = np.empty(n + 1)
-        out[:n] = dx
-        out[n] = ds
-        return out
-
-    rhs = -np.append(R * row_scale, Rs * s_scale)
-    return matvec, precond, rhs
+    return _bordered_system(J, bcol, crow, d, R, Rs, pre, s_scale=s_scale)
 
 
 class Counted:
