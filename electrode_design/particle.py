@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from . import __version__
 from .conventions import ParameterError, SolverError, check_positive, progress_bar
+from .numerics import FixedPattern, butler_volmer, face_pairs, harmonic_mean, interface_faces, overpotential
 from .params import FARADAY_C_MOL, GAS_CONSTANT_J_MOL_K, ActiveMaterial, CellParameters
 
 _log = logging.getLogger(__name__)
@@ -104,33 +105,13 @@ def _resolve_conditions(material, *, sol_initial, c_e_mol_m3, temperature_K, cut
     return conditions, params
 
 # %% ../nbs/04_particle.ipynb #f56a5c00
-def _overpotential_V(current_density_A_m2, i0_A_m2, alpha_a: float, alpha_c: float, f: float):
-    """η solving j = i0 [exp(-α_c f η) - exp(α_a f η)] (j > 0 lithiates); -inf where i0 = 0 < j."""
-    j = np.asarray(current_density_A_m2, dtype=float)
-    i0 = np.asarray(i0_A_m2, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = j / (2.0 * i0)
-        eta = -np.arcsinh(ratio) / (0.5 * (alpha_a + alpha_c) * f)
-        if alpha_a != alpha_c:
-            for _ in range(50):
-                ea, ec = np.exp(alpha_a * f * eta), np.exp(-alpha_c * f * eta)
-                residual = i0 * (ec - ea) - j
-                slope = -i0 * f * (alpha_c * ec + alpha_a * ea)
-                step = np.where(slope != 0, residual / slope, 0.0)
-                eta = eta - step
-                if np.all(np.abs(step) < 1e-13):
-                    break
-    eta = np.where(i0 > 0, eta, np.where(j > 0, -np.inf, np.where(j < 0, np.inf, 0.0)))
-    return eta
-
-
 def _insertion_current(conditions: _Conditions, sol_surface, voltage_V):
-    """Butler–Volmer insertion current density (A/m2, > 0 lithiates) at surface SoL and voltage."""
+    """Butler–Volmer insertion current density (A/m2, > 0 lithiates: −`numerics.butler_volmer`) at surface SoL and voltage."""
     m = conditions.material
     f = FARADAY_C_MOL / (GAS_CONSTANT_J_MOL_K * conditions.temperature_K)
-    eta = voltage_V - m.ocv(sol_surface)
     i0 = m.exchange_current_density_A_m2(conditions.c_e_mol_m3, sol_surface)
-    return i0 * (np.exp(np.clip(-m.alpha_c * f * eta, -700, 700)) - np.exp(np.clip(m.alpha_a * f * eta, -700, 700)))
+    j_anodic, _ = butler_volmer(i0, voltage_V - m.ocv(sol_surface), m.alpha_a, m.alpha_c, f)
+    return -j_anodic
 
 # %% ../nbs/04_particle.ipynb #2781567e
 @dataclass
@@ -167,34 +148,6 @@ class _Domain:
         return float(self.surface_area.sum())
 
 
-class _FastTables:
-    """The material's SoL tables as prebuilt PCHIP interpolants (the same curves as `SolTable`)."""
-
-    def __init__(self, material: ActiveMaterial):
-        from scipy.interpolate import PchipInterpolator
-
-        self._ocv_grid = np.asarray(material.ocv.sol)
-        self._ocv = PchipInterpolator(self._ocv_grid, np.asarray(material.ocv.values), extrapolate=False)
-        self._ocv_slope = self._ocv.derivative()
-        table = material.diffusivity
-        self._d_grid = np.asarray(table.sol)
-        values = np.log(table.values) if table.log else np.asarray(table.values)
-        self._d_log = table.log
-        self._d = PchipInterpolator(self._d_grid, values, extrapolate=False)
-
-    def ocv(self, sol):
-        return self._ocv(np.clip(sol, self._ocv_grid[0], self._ocv_grid[-1]))
-
-    def ocv_slope(self, sol):
-        sol = np.asarray(sol, dtype=float)
-        inside = (sol >= self._ocv_grid[0]) & (sol <= self._ocv_grid[-1])
-        return np.where(inside, self._ocv_slope(np.clip(sol, self._ocv_grid[0], self._ocv_grid[-1])), 0.0)
-
-    def diffusivity(self, sol):
-        value = self._d(np.clip(sol, self._d_grid[0], self._d_grid[-1]))
-        return np.exp(value) if self._d_log else value
-
-
 class _StepRejected(Exception):
     """A trial step failed (Picard did not converge, or no voltage carries the current)."""
 
@@ -225,36 +178,24 @@ class _Model:
         m = conditions.material
         self.c_max = m.c_max_mol_m3
         self.constant_d = len(set(m.diffusivity.values)) == 1
-        self._tables = _FastTables(m)
         self.linear_iterations = 0
         self.picard_iterations = 0
         n = domain.n_cells
         i, j = domain.face_cells
-        rows = np.concatenate([i, j, i, j, np.arange(n)])
-        cols = np.concatenate([i, j, j, i, np.arange(n)])
-        # the sparsity pattern is fixed: map every (row, col) contribution to its CSR slot once
-        order = np.lexsort((cols, rows))
-        key = rows[order] * n + cols[order]
-        first = np.concatenate([[True], key[1:] != key[:-1]])
-        slot = np.empty(rows.size, dtype=np.int64)
-        slot[order] = np.cumsum(first) - 1
-        self._slot, self._nnz = slot, int(first.sum())
-        self._indices = cols[order][first].astype(np.int32)
-        self._indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[order][first], minlength=n))]).astype(np.int32)
+        # terms of `_matrix`: ii, jj, ij, ji per face, then the diagonal
+        self._pattern = FixedPattern(np.concatenate([i, j, i, j, np.arange(n)]),
+                                     np.concatenate([i, j, j, i, np.arange(n)]), n)
 
     # ---- helpers -------------------------------------------------------------------------
     def diffusivity(self, sol):
-        return self.scale * self._tables.diffusivity(sol)
+        return self.scale * self.conditions.material.diffusivity(sol)
 
     def face_weights(self, sol):
         """D_face · area / distance for every diffusion face (harmonic mean of the two sides)."""
         d = self.diffusivity(sol)
         i, j = self.domain.face_cells
-        a = d[i] * self.domain.face_factors[0]
-        b = d[j] * self.domain.face_factors[1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            harmonic = np.where(a + b > 0, 2.0 * a * b / (a + b), 0.0)
-        return harmonic * self.domain.face_conductance_m
+        sides = self.domain.face_factors
+        return harmonic_mean(d[i] * sides[0], d[j] * sides[1]) * self.domain.face_conductance_m
 
     def surface_sol(self, sol, flux_mol_m2_s=None):
         """SoL at the reaction faces: cell value, plus the flux extrapolation in 1D."""
@@ -281,7 +222,7 @@ class _Model:
         f = FARADAY_C_MOL / (GAS_CONSTANT_J_MOL_K * c.temperature_K)
         inside = (surface > 0) & (surface < 1)
         i0 = np.where(inside, m.exchange_current_density_A_m2(c.c_e_mol_m3, np.clip(surface, 0, 1)), 0.0)
-        eta = _overpotential_V(np.full_like(surface, j), i0, m.alpha_a, m.alpha_c, f)
+        eta = overpotential(np.full_like(surface, -j), i0, m.alpha_a, m.alpha_c, f)  # j > 0 lithiates: anodic −j
         return m.ocv(np.clip(surface, 0, 1)) + eta
 
     def _distributed_voltage(self, surface, current_A) -> float:
@@ -383,30 +324,20 @@ class _Model:
 
     def _matrix(self, sol, diagonal):
         weights = self.face_weights(sol)
-        n = self.domain.n_cells
-        data = np.concatenate([weights, weights, -weights, -weights, diagonal])
-        summed = np.bincount(self._slot, weights=data, minlength=self._nnz)
-        return sparse.csr_matrix((summed, self._indices, self._indptr), shape=(n, n))
+        return self._pattern.assemble(np.concatenate([weights, weights, -weights, -weights, diagonal]))
 
     def _kinetics(self, surface, voltage):
-        """j (A/m2) and its derivatives ∂j/∂θ, ∂j/∂V on every reaction face."""
+        """j (A/m2, > 0 lithiates: −`numerics.butler_volmer`) and its derivatives ∂j/∂θ, ∂j/∂V on every reaction face."""
         c, m = self.conditions, self.conditions.material
         f = FARADAY_C_MOL / (GAS_CONSTANT_J_MOL_K * c.temperature_K)
         clipped = np.clip(surface, 0.0, 1.0)
-        u = self._tables.ocv(clipped)
-        du = self._tables.ocv_slope(clipped)
         i0 = m.exchange_current_density_A_m2(c.c_e_mol_m3, clipped)
-        cs = clipped * m.c_max_mol_m3
         inside = (clipped > 1e-12) & (clipped < 1 - 1e-12)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            di0 = np.where(inside, i0 * 0.5 * (1.0 / np.maximum(clipped, 1e-300) - 1.0 / np.maximum(1.0 - clipped, 1e-300)), 0.0)
-        eta = voltage - u
-        ec = np.exp(np.clip(-m.alpha_c * f * eta, -700, 700))
-        ea = np.exp(np.clip(m.alpha_a * f * eta, -700, 700))
-        j = i0 * (ec - ea)
-        dj_dv = -i0 * f * (m.alpha_c * ec + m.alpha_a * ea)
-        dj_dsol = di0 * (ec - ea) - dj_dv * du
-        return j, dj_dsol, dj_dv
+        with np.errstate(divide="ignore", invalid="ignore"):  # ∂ln i0/∂θ, i0 ∝ √(θ(1 − θ))
+            dlog_i0 = np.where(inside, 0.5 * (1.0 / np.maximum(clipped, 1e-300) - 1.0 / np.maximum(1.0 - clipped, 1e-300)), 0.0)
+        j_anodic, dj_anodic = butler_volmer(i0, voltage - m.ocv(clipped), m.alpha_a, m.alpha_c, f)
+        j, dj_dv = -j_anodic, -dj_anodic
+        return j, dlog_i0 * j - dj_dv * m.ocv.derivative(clipped), dj_dv
 
     def _face_state(self, cell_sol, voltage, beta, guess=None):
         """Surface SoL θ_f on each reaction face from θ_f = θ_cell + β j(θ_f, V), β = δ/(D_n F c_max).
@@ -1014,76 +945,67 @@ _AXES = ("x", "y", "z")
 
 
 def _voxel_domain(mask, factors, voxel_size_m: float, *, area_correction: bool):
-    """`_Domain` of the solid pixels/voxels of a 2D ``(Y, X)`` or 3D ``(Z, Y, X)`` mask on a FiPy grid.
+    """`_Domain` of the solid pixels/voxels of a 2D ``(Y, X)`` or 3D ``(Z, Y, X)`` mask, on the package's voxel geometry.
 
     ``factors`` are the diagonal D_s factors in axis order ``(f_x, f_y[, f_z])``, each shaped
-    like ``mask``. The mask is padded by one non-solid layer and meshed with FiPy's `Grid2D`
-    (per metre of depth) or `Grid3D` (per particle); FiPy supplies face–cell connectivity,
-    face normals, areas and centre distances. Diffusion faces join two solid cells; reaction
-    faces join a solid cell to a non-solid cell connected to the image border (the
-    electrolyte), unless the cell's D_s normal to the face is zero (a 0°/90° grain of the
-    paper): Li cannot leave such a face, so it carries no current. Enclosed voids (internal
-    cracks) neither conduct nor react. With ``area_correction`` each reaction face's area is
-    weighted by |n·n_face|, n the outward normal of the Gaussian-smoothed (σ = 1.5 cells) mask:
-    a staircase with faces along the axes covers |n_x| + |n_y| (+ |n_z|) per unit of smooth
-    outline, so the weights n_x² + n_y² (+ n_z²) = 1 restore the smooth length/area (a pixel
-    staircase is 4/π longer than a circle; voxel faces overestimate a sphere's area by ~50 %).
-    Returns the domain, the padded shape and the flat indices of the solid cells in it.
+    like ``mask``. The mask is padded by one non-solid layer; every pixel/voxel is a cell of edge
+    h, face neighbours (`numerics.face_pairs`, C order) share a face of area h (per metre of
+    depth, 2D) or h² (per particle, 3D) at a centre distance h. Diffusion faces join two solid
+    cells; reaction faces (`numerics.interface_faces`) join a solid cell to a non-solid cell
+    connected to the image border (the electrolyte), unless the cell's D_s normal to the face
+    is zero (a 0°/90° grain of the paper): Li cannot leave such a face, so it carries no
+    current. Enclosed voids (internal cracks) neither conduct nor react. With
+    ``area_correction`` each reaction face's area is weighted by |n·n_face|, n the outward
+    normal of the Gaussian-smoothed (σ = 1.5 cells) mask: a staircase with faces along the axes
+    covers |n_x| + |n_y| (+ |n_z|) per unit of smooth outline, so the weights n_x² + n_y² (+ n_z²)
+    = 1 restore the smooth length/area (a pixel staircase is 4/π longer than a circle; voxel
+    faces overestimate a sphere's area by ~50 %). Returns the domain, the padded shape and the
+    flat indices of the solid cells in it.
     """
     from scipy import ndimage
 
-    fipy = _import_fipy()
     padded = np.pad(np.asarray(mask, dtype=bool), 1)
     ndim = padded.ndim
-    factor_stack = np.stack([np.pad(np.asarray(f, dtype=float), 1).ravel() for f in factors])  # (ndim, cells), x first
+    # (ndim, cells) in array-axis order (z,) y, x: the factors come as (f_x, f_y[, f_z])
+    factor_stack = np.stack([np.pad(np.asarray(f, dtype=float), 1).ravel() for f in factors[::-1]])
     labels, _ = ndimage.label(~padded)
     electrolyte = labels == labels.flat[0]
     h = voxel_size_m
-    if ndim == 2:
-        ny, nx = padded.shape
-        mesh = fipy.Grid2D(dx=h, dy=h, nx=nx, ny=ny)
-    else:
-        nz, ny, nx = padded.shape
-        mesh = fipy.Grid3D(dx=h, dy=h, dz=h, nx=nx, ny=ny, nz=nz)
-    # FiPy numbers cells x fastest, then y (then z): the C-order ravel of a (Z, Y, X) array
-    ids = np.ma.getdata(mesh.faceCellIDs)
-    interior = ~np.ma.getmaskarray(mesh.faceCellIDs)[1]
-    a, b = ids[0][interior], ids[1][interior]
-    axis = np.argmax(np.abs(np.asarray(mesh.faceNormals)[:, interior]), axis=0)  # 0 = x, 1 = y, 2 = z
-    areas = np.asarray(mesh._faceAreas)[interior]
-    distances = np.asarray(mesh._cellDistances)[interior]
+    area = h ** (ndim - 1)
     solid = padded.ravel()
-    wet = electrolyte.ravel()
     active = np.flatnonzero(solid)
     index = np.full(solid.size, -1)
     index[active] = np.arange(active.size)
-    both = solid[a] & solid[b]
-    fa = factor_stack[axis, a]
-    fb = factor_stack[axis, b]
-    reaction = (solid[a] & wet[b]) | (solid[b] & wet[a])
-    solid_side = np.where(solid[a], a, b)
+    face_cells, face_factors = [], []
+    for axis in range(ndim):
+        a, b = face_pairs(padded.shape, axis)
+        both = solid[a] & solid[b]
+        a, b = a[both], b[both]
+        face_cells.append(np.vstack([index[a], index[b]]))
+        face_factors.append(factor_stack[axis, np.vstack([a, b])])
+    face_cells, face_factors = np.hstack(face_cells), np.hstack(face_factors)
+    cell, wet, axis = interface_faces(padded, electrolyte)
     # a face across which the solid cannot conduct (D normal to it is zero) cannot take current either
-    normal_factor = factor_stack[axis, solid_side]
-    reaction &= normal_factor > 1e-9
-    cell = solid_side[reaction]
+    normal_factor = factor_stack[axis, cell]
+    reaction = normal_factor > 1e-9
+    cell, wet, axis, normal_factor = cell[reaction], wet[reaction], axis[reaction], normal_factor[reaction]
     weight = np.ones(cell.size)
     if area_correction:
         smooth = ndimage.gaussian_filter(padded.astype(float), 1.5)
-        gradient = np.stack([g.ravel() for g in np.gradient(smooth)[::-1]])  # x, y(, z) components
-        ra, rb = a[reaction], b[reaction]
-        normal = 0.5 * (gradient[:, ra] + gradient[:, rb])
+        gradient = np.stack([g.ravel() for g in np.gradient(smooth)])  # array-axis components
+        normal = 0.5 * (gradient[:, cell] + gradient[:, wet])
         norm = np.sqrt(np.sum(normal ** 2, axis=0))
-        projection = np.abs(normal[axis[reaction], np.arange(cell.size)]) / np.where(norm > 0, norm, 1.0)
+        projection = np.abs(normal[axis, np.arange(cell.size)]) / np.where(norm > 0, norm, 1.0)
         weight = np.where(norm > 0.05, projection, 1.0)
     domain = _Domain(
-        volumes=np.asarray(mesh.cellVolumes)[active],
-        face_cells=np.vstack([index[a[both]], index[b[both]]]),
-        face_conductance_m=(areas / distances)[both],
-        face_factors=np.vstack([fa[both], fb[both]]),
+        volumes=np.full(active.size, h ** ndim),
+        face_cells=face_cells,
+        face_conductance_m=np.full(face_cells.shape[1], area / h),
+        face_factors=face_factors,
         surface_cells=index[cell],
-        surface_area=areas[reaction] * weight,
-        surface_distance_m=0.5 * distances[reaction],
-        surface_factor=normal_factor[reaction],
+        surface_area=area * weight,
+        surface_distance_m=np.full(cell.size, 0.5 * h),
+        surface_factor=normal_factor,
         extrapolate_surface=True)
     return domain, padded.shape, active
 
@@ -1180,6 +1102,48 @@ def _run_voxel_model(mask, factors, conditions: _Conditions, *, voxel_size_m: fl
     return ds
 
 
+def _discharge_voxels(mask, material, *, cell_size: tuple, field: tuple, diffusivity_factors, mapping: str,
+                      conditions: dict, options: dict) -> xr.Dataset:
+    """The checks and the run `discharge_cross_section` and `discharge_particle_3d` share.
+
+    ``cell_size`` is ``(name, value)`` of the cell edge, ``("pixel_size_m", h)`` for a 2D mask or
+    ``("voxel_size_m", h)`` for a 3D one; ``field`` the orientation field, ``("orientation_deg",
+    angles)`` (2D, `orientation_factors`) or ``("c_axis", c)`` (3D, `c_axis_factors`), value None
+    if not given. Checks the conditions, mask, cell edge and field (or ``diffusivity_factors``)
+    with the front ends' messages, records the run's ``parameters`` and runs `_run_voxel_model`
+    with ``options``.
+    """
+    (size_name, size_m), (field_name, field_value) = cell_size, field
+    two_d = size_name == "pixel_size_m"
+    conditions, _ = _resolve_conditions(material, **conditions)
+    what = "a cross-section" if two_d else "a 3D particle (use discharge_cross_section for 2D)"
+    mask = _validate_mask(mask, 2 if two_d else 3, what)
+    size_m = check_positive(size_name, size_m)
+    if field_value is not None and diffusivity_factors is not None:
+        raise ParameterError(f"give {field_name} or diffusivity_factors, not both")
+    if field_value is not None:
+        to_factors = _orientation_field_factors if two_d else _c_axis_field_factors
+        factors = to_factors(np.asarray(field_value, dtype=float), mask, mapping)
+    elif diffusivity_factors is not None:
+        factors = _validate_factors(diffusivity_factors, mask)
+    else:
+        factors = (np.ones(mask.shape),) * mask.ndim
+    parameters = {"model": "cross_section_2d" if two_d else "voxel_particle_3d", size_name: size_m,
+                  "solid_pixels" if two_d else "solid_voxels": int(mask.sum()), "mapping": mapping,
+                  "orientation_given" if two_d else "c_axis_given": field_value is not None,
+                  "factors_given": diffusivity_factors is not None}
+    return _run_voxel_model(mask, factors, conditions, voxel_size_m=size_m, parameters=parameters, **options)
+
+
+def _orientation_field_factors(orientation_deg: np.ndarray, mask, mapping: str):
+    """(f_x, f_y) of a checked 2D orientation map (`orientation_factors`)."""
+    if orientation_deg.shape != mask.shape:
+        raise ParameterError(f"orientation_deg must have the mask's shape {mask.shape}, got {orientation_deg.shape}")
+    if np.isnan(orientation_deg[mask]).any():
+        raise ParameterError("orientation_deg is NaN on some solid pixels")
+    return orientation_factors(np.nan_to_num(orientation_deg), mapping=mapping)
+
+
 def discharge_cross_section(mask, material: ActiveMaterial | CellParameters, *, pixel_size_m: float,
                             c_rate: float = 1.0, orientation_deg=None, diffusivity_factors=None,
                             mapping: str = "paper", cutoff_V: float | None = None, sol_initial: float | None = None,
@@ -1231,30 +1195,13 @@ def discharge_cross_section(mask, material: ActiveMaterial | CellParameters, *, 
     Face diffusivities are harmonic means of the two pixels' component normal to the face,
     which on a Cartesian grid is exact for a diagonal tensor (no cross terms).
     """
-    conditions, _ = _resolve_conditions(material, sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3,
-                                        temperature_K=temperature_K, cutoff_V=cutoff_V)
-    mask = _validate_mask(mask, 2, "a cross-section")
-    pixel_size_m = check_positive("pixel_size_m", pixel_size_m)
-    if orientation_deg is not None and diffusivity_factors is not None:
-        raise ParameterError("give orientation_deg or diffusivity_factors, not both")
-    if orientation_deg is not None:
-        orientation_deg = np.asarray(orientation_deg, dtype=float)
-        if orientation_deg.shape != mask.shape:
-            raise ParameterError(f"orientation_deg must have the mask's shape {mask.shape}, got {orientation_deg.shape}")
-        if np.isnan(orientation_deg[mask]).any():
-            raise ParameterError("orientation_deg is NaN on some solid pixels")
-        factors = orientation_factors(np.nan_to_num(orientation_deg), mapping=mapping)
-    elif diffusivity_factors is not None:
-        factors = _validate_factors(diffusivity_factors, mask)
-    else:
-        factors = (np.ones(mask.shape),) * 2
-    parameters = {"model": "cross_section_2d", "pixel_size_m": pixel_size_m, "solid_pixels": int(mask.sum()),
-                  "mapping": mapping, "orientation_given": orientation_deg is not None,
-                  "factors_given": diffusivity_factors is not None}
-    return _run_voxel_model(mask, factors, conditions, voxel_size_m=pixel_size_m, c_rate=c_rate,
-                            diffusivity_scale=diffusivity_scale, snapshots_dod=snapshots_dod,
-                            snapshot_at_cutoff=snapshot_at_cutoff, area_correction=area_correction,
-                            dsol_max=dsol_max, solver=solver, progress=progress, parameters=parameters)
+    return _discharge_voxels(
+        mask, material, cell_size=("pixel_size_m", pixel_size_m), field=("orientation_deg", orientation_deg),
+        diffusivity_factors=diffusivity_factors, mapping=mapping, conditions=dict(
+            sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3, temperature_K=temperature_K, cutoff_V=cutoff_V),
+        options=dict(c_rate=c_rate, diffusivity_scale=diffusivity_scale, snapshots_dod=snapshots_dod, solver=solver,
+                     snapshot_at_cutoff=snapshot_at_cutoff, area_correction=area_correction, dsol_max=dsol_max,
+                     progress=progress))
 
 # %% ../nbs/04_particle.ipynb #0b5e5cbb
 def c_axis_factors(c_axis, *, mapping: str = "paper"):
@@ -1393,6 +1340,16 @@ def synthetic_particle_3d(kind: str = "polycrystal", *, radius_vox: int = 12, n_
     return mask, c_axis
 
 # %% ../nbs/04_particle.ipynb #dcb61441
+def _c_axis_field_factors(c_axis: np.ndarray, mask, mapping: str):
+    """(f_x, f_y, f_z) of a checked 3D c-axis field (`c_axis_factors`; c ∥ z filled in outside the solid)."""
+    if c_axis.shape != mask.shape + (3,):
+        raise ParameterError(f"c_axis must have shape {mask.shape + (3,)} (the mask's shape + 3), got {c_axis.shape}")
+    if not np.all(np.isfinite(c_axis[mask])):
+        raise ParameterError("c_axis is NaN or infinite on some solid voxels")
+    filled = np.where(mask[..., None], c_axis, np.array([0.0, 0.0, 1.0]))
+    return c_axis_factors(filled, mapping=mapping)
+
+
 def discharge_particle_3d(mask, material: ActiveMaterial | CellParameters, *, voxel_size_m: float,
                           c_rate: float = 1.0, c_axis=None, diffusivity_factors=None, mapping: str = "paper",
                           cutoff_V: float | None = None, sol_initial: float | None = None,
@@ -1464,31 +1421,13 @@ def discharge_particle_3d(mask, material: ActiveMaterial | CellParameters, *, vo
     Face diffusivities are harmonic means of the two voxels' component normal to the face,
     exact for diagonal tensors on a Cartesian grid (no cross terms).
     """
-    conditions, _ = _resolve_conditions(material, sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3,
-                                        temperature_K=temperature_K, cutoff_V=cutoff_V)
-    mask = _validate_mask(mask, 3, "a 3D particle (use discharge_cross_section for 2D)")
-    voxel_size_m = check_positive("voxel_size_m", voxel_size_m)
-    if c_axis is not None and diffusivity_factors is not None:
-        raise ParameterError("give c_axis or diffusivity_factors, not both")
-    if c_axis is not None:
-        c_axis = np.asarray(c_axis, dtype=float)
-        if c_axis.shape != mask.shape + (3,):
-            raise ParameterError(f"c_axis must have shape {mask.shape + (3,)} (the mask's shape + 3), got {c_axis.shape}")
-        if not np.all(np.isfinite(c_axis[mask])):
-            raise ParameterError("c_axis is NaN or infinite on some solid voxels")
-        filled = np.where(mask[..., None], c_axis, np.array([0.0, 0.0, 1.0]))
-        factors = c_axis_factors(filled, mapping=mapping)
-    elif diffusivity_factors is not None:
-        factors = _validate_factors(diffusivity_factors, mask)
-    else:
-        factors = (np.ones(mask.shape),) * 3
-    parameters = {"model": "voxel_particle_3d", "voxel_size_m": voxel_size_m, "solid_voxels": int(mask.sum()),
-                  "mapping": mapping, "c_axis_given": c_axis is not None,
-                  "factors_given": diffusivity_factors is not None}
-    return _run_voxel_model(mask, factors, conditions, voxel_size_m=voxel_size_m, c_rate=c_rate,
-                            diffusivity_scale=diffusivity_scale, snapshots_dod=snapshots_dod,
-                            snapshot_at_cutoff=snapshot_at_cutoff, area_correction=area_correction,
-                            dsol_max=dsol_max, solver=solver, progress=progress, parameters=parameters)
+    return _discharge_voxels(
+        mask, material, cell_size=("voxel_size_m", voxel_size_m), field=("c_axis", c_axis),
+        diffusivity_factors=diffusivity_factors, mapping=mapping, conditions=dict(
+            sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3, temperature_K=temperature_K, cutoff_V=cutoff_V),
+        options=dict(c_rate=c_rate, diffusivity_scale=diffusivity_scale, snapshots_dod=snapshots_dod, solver=solver,
+                     snapshot_at_cutoff=snapshot_at_cutoff, area_correction=area_correction, dsol_max=dsol_max,
+                     progress=progress))
 
 # %% ../nbs/04_particle.ipynb #66c0efb9
 def _discharge_mask(mask, material, *, pixel_size_m, voxel_size_m, **options) -> xr.Dataset:

@@ -121,6 +121,39 @@ def test_material_needs_radius(params):
         discharge_sphere("nmc", radius_m=1e-6)
 
 
+def test_kinetics_is_the_package_butler_volmer(params):
+    """The particle's insertion current is −numerics.butler_volmer (the package's law, anodic positive) at η = V − U(θ)."""
+    from electrode_design.numerics import butler_volmer
+    from electrode_design.params import GAS_CONSTANT_J_MOL_K
+    from electrode_design.particle import _insertion_current, _Model, _radial_domain, _resolve_conditions
+
+    conditions, _ = _resolve_conditions(params, sol_initial=None, c_e_mol_m3=None, temperature_K=None, cutoff_V=None)
+    m = conditions.material
+    sol, voltage = np.array([0.3, 0.55, 0.8]), 3.75
+    f = FARADAY_C_MOL / (GAS_CONSTANT_J_MOL_K * conditions.temperature_K)
+    c_s = sol * m.c_max_mol_m3
+    i0 = m.rate_constant * np.sqrt(conditions.c_e_mol_m3 * c_s * (m.c_max_mol_m3 - c_s))  # by hand
+    np.testing.assert_allclose(m.exchange_current_density_A_m2(conditions.c_e_mol_m3, sol), i0, rtol=1e-14)
+    eta = voltage - m.ocv(sol)
+    anodic = i0 * (np.exp(m.alpha_a * f * eta) - np.exp(-m.alpha_c * f * eta))  # the package's sign: η > 0 delithiates
+    np.testing.assert_allclose(butler_volmer(i0, eta, m.alpha_a, m.alpha_c, f)[0], anodic, rtol=1e-13)
+    j = _insertion_current(conditions, sol, voltage)
+    np.testing.assert_allclose(j, -butler_volmer(i0, eta, m.alpha_a, m.alpha_c, f)[0], rtol=1e-14)
+    assert np.all(np.sign(j) == -np.sign(eta))  # the particle counts lithiation (η < 0) positive
+    # the Newton model's kinetics: the same current, derivatives that match finite differences
+    domain, _ = _radial_domain(params.positive.particle_radius_m, 8, "sphere")
+    model = _Model(domain, conditions, distributed=True)
+    j_model, dj_dsol, dj_dv = model._kinetics(sol, voltage)
+    np.testing.assert_allclose(j_model, j, rtol=1e-14)
+    step = 1e-7
+    np.testing.assert_allclose(dj_dv, (model._kinetics(sol, voltage + step)[0] - model._kinetics(sol, voltage - step)[0]) / (2 * step), rtol=1e-5)
+    np.testing.assert_allclose(dj_dsol, (model._kinetics(sol + step, voltage)[0] - model._kinetics(sol - step, voltage)[0]) / (2 * step), rtol=1e-5)
+    # and the 1D model's voltage inverts it: the voltage that carries j is V
+    uniform = _Model(domain, conditions, distributed=False)
+    for k in range(sol.size):
+        np.testing.assert_allclose(uniform._uniform_voltage(sol[k:k + 1], j[k]), voltage, rtol=1e-12)
+
+
 def _dense_operator(domain):
     """Our matrix Σ_faces w (e_i − e_j)(e_i − e_j)ᵀ with w = harmonic mean × A/d, dense; and its size."""
     a, b = domain.face_cells
