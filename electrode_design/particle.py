@@ -301,7 +301,6 @@ class _Model:
         if self.distributed:
             return self._advance_newton(dt, current_A, where)
         d = self.domain
-        n = d.n_cells
         old = self.sol
         capacity_term = d.volumes / dt
         iterate = old.copy()
@@ -484,7 +483,6 @@ def _simulate(model: _Model, segments, *, capacity_C: float, snapshots_dod=(), d
         rec.sol_mean.append(model.lithium_mol() / (model.c_max * model.domain.total_volume))
 
     record(v0, first_current, None)
-    last_flux = None
     pending = [d for d in sorted(snapshots_dod)]
     status = "completed"
     dt = 1e-4 * model.domain.total_volume ** 0  # placeholder, set per segment
@@ -542,7 +540,6 @@ def _simulate(model: _Model, segments, *, capacity_C: float, snapshots_dod=(), d
                     f"(error {error:.3g} of the capacity)")
             model.sol = new
             model._last_voltage = voltage
-            last_flux = flux
             t += dt
             charge += current * dt
             step += 1
