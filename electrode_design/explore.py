@@ -22,7 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from . import store
-from .conventions import ParameterError, migrate_dataset, variable
+from .conventions import STANDARD_VARIABLES, ParameterError, migrate_dataset, variable
 
 # %% auto #0
 __all__ = ['CATALOG_ENV', 'example_gitt', 'example_microstructure', 'example_simulation', 'write_example_catalog',
@@ -159,13 +159,10 @@ def _sim_fields(k, dod, particle, phase, zfrac, offsets, shell, voltage):
             "reaction_current_density": j}
 
 
-_FIELD_META = {
-    "sol": ("1", "state of lithiation"),
-    "electrolyte_concentration": ("mol m-3", "electrolyte concentration"),
-    "electrolyte_potential": ("V", "electrolyte potential"),
-    "solid_potential": ("V", "solid potential"),
-    "reaction_current_density": ("A m-2", "reaction current density"),
-}
+# the example's fields, with the units and long names of the package's schema (`conventions.STANDARD_VARIABLES`)
+_FIELD_META = {name: (STANDARD_VARIABLES[name][0][0], STANDARD_VARIABLES[name][1])
+               for name in ("sol", "electrolyte_concentration", "electrolyte_potential", "solid_potential",
+                            "reaction_current_density")}
 
 # %% ../nbs/07_explore.ipynb #24b4d94d
 def example_simulation(*, shape: tuple[int, int, int] = (20, 24, 24), voxel_size_m: float = 1e-6,
