@@ -17,7 +17,7 @@ import xarray as xr
 import electrode_design
 from .conventions import ParameterError, check_number
 from .gpnp.protocol import _validate_rate
-from .params import FARADAY_C_MOL, CellParameters
+from .params import CellParameters
 
 # %% auto #0
 __all__ = ['CLIFF_SLOPE_V', 'PAPER', 'p2d_reference', 'p2d_twins', 'p2d_twin', 'lithiation_gradient', 'cliff_start',
@@ -102,8 +102,7 @@ def p2d_reference(params: CellParameters, *, c_rate: float, cutoff_V: float = 2.
     def exchange_current(c_e, c_s_surf, c_s_max, T):
         return k0 * c_e ** 0.5 * c_s_surf ** 0.5 * (c_s_max - c_s_surf) ** 0.5
 
-    capacity_C = (FARADAY_C_MOL * mat.c_max_mol_m3 * (mat.sol_max - changed.positive.sol_initial) * eps_am
-                  * thickness * changed.electrode_area_m2)
+    capacity_C = changed.theoretical_charge_density_C_m3() * eps_am * thickness * changed.electrode_area_m2
     current = rate * capacity_C / 3600.0
     values.update({"Positive electrode exchange-current density [A.m-2]": exchange_current,
                    "Current function [A]": current, "Lower voltage cut-off [V]": cutoff}, check_already_exists=False)
@@ -441,15 +440,12 @@ from dataclasses import dataclass
 
 from .conventions import migrate_dataset, variable
 
-_FARADAY = 96485.33212
-
 
 def _metric_input(sim, microstructure=None, *, particles: bool = True, snapshots: bool = True) -> xr.Dataset:
     """``sim`` in schema 2, checked for what a metric needs (one-line `ParameterError` otherwise)."""
-    if not isinstance(sim, xr.Dataset):
+    if not isinstance(sim, xr.Dataset):  # a ParameterError here, where `_check_simulation` raises TypeError
         raise ParameterError(f"sim: got {type(sim).__name__}; expected the kind='simulation' Dataset of gpnp.discharge")
-    if sim.attrs.get("kind") != "simulation":
-        raise ParameterError(f"sim: kind {sim.attrs.get('kind')!r}; expected 'simulation'")
+    sim = _check_simulation("sim", sim)
     sim = migrate_dataset(sim)  # j -> reaction_current_density, particle_j_mean -> particle_reaction_current_density
     if snapshots and sim.sizes.get("snapshot", 0) == 0:
         raise ParameterError("sim: has no snapshots; rerun the discharge with snapshots_dod=(0.2, 0.4, 0.6, 0.8) "
@@ -491,6 +487,14 @@ def _parameters_of(sim: xr.Dataset):
     return load_parameters(json.loads(sim.attrs["parameters"]))
 
 
+def _shell_volumes(centres) -> np.ndarray:
+    """Volumes / (4π/3) of the shells of a 1D sphere grid whose cell centres are the midpoints of their faces."""
+    edges = [0.0]
+    for c in np.asarray(centres, dtype=float):
+        edges.append(2.0 * c - edges[-1])
+    return np.diff(np.asarray(edges) ** 3)
+
+
 def _particle_radius_m(sim: xr.Dataset) -> np.ndarray:
     """Equivalent-sphere radius of each particle, (3 V / 4π)^(1/3), m."""
     return np.cbrt(3.0 * np.asarray(sim["particle_volume"].values, dtype=float) / (4.0 * np.pi))
@@ -529,11 +533,7 @@ def isolated_particle_sol_std(params, radius_m, *, c_rate: float, dod: float, cu
     if run.sizes.get("snapshot", 0) == 0:
         raise ParameterError(f"dod: the isolated {2e6 * radius_m:.1f} µm particle reaches its cut-off at DoD "
                              f"{float(run.depth_of_discharge[-1]):.3f} at {c_rate:g}C, before {dod}; pick a smaller dod")
-    centres = np.asarray(run["r"].values, dtype=float)
-    edges = [0.0]
-    for c in centres:  # cell centres are the midpoints of their faces
-        edges.append(2.0 * c - edges[-1])
-    volume = np.diff(np.asarray(edges) ** 3)
+    volume = _shell_volumes(run["r"].values)
     sol = np.asarray(run["sol"].isel(snapshot=0).values, dtype=float)
     mean = np.sum(volume * sol) / volume.sum()
     return float(np.sqrt(np.sum(volume * (sol - mean) ** 2) / volume.sum()))
@@ -624,10 +624,7 @@ def _voxel_sol(sim: xr.Dataset, k: int):
     field = sim["sol"].isel(snapshot=k)
     values = np.asarray(field.values, dtype=float)
     if "r" in field.dims:  # particle.discharge_sphere: shells
-        edges = [0.0]
-        for c in np.asarray(sim["r"].values, dtype=float):
-            edges.append(2.0 * c - edges[-1])
-        return values, np.diff(np.asarray(edges) ** 3), None
+        return values, _shell_volumes(sim["r"].values), None
     mask = np.isfinite(values)
     return values[mask], np.ones(int(mask.sum())), mask
 
@@ -882,7 +879,7 @@ def rated_capacity(sims, *, label: str = "") -> xr.Dataset:
             area = cell["shape"][1] * cell["shape"][2] * cell["voxel_size_m"] ** 2
         else:
             area = params.electrode_area_m2
-        v_active = q_th * 3600.0 / (_FARADAY * m.c_max_mol_m3 * (m.sol_max - params.positive.sol_initial))
+        v_active = q_th * 3600.0 / params.theoretical_charge_density_C_m3()
         mass_g = v_active * m.density_kg_m3 * 1e3
         current = float(run.attrs.get("current_A", np.nan))
         if not np.isfinite(current):
@@ -956,10 +953,8 @@ class PaperInputs:
 
         C = i / (F c_max (sol_max − sol_initial) ε_am L), with ε_am = ``active_volume_fraction``.
         """
-        m = params.positive.material
         thickness = self.reference_thickness_m if thickness_m is None else float(thickness_m)
-        q_mAh_cm2 = (_FARADAY * m.c_max_mol_m3 * (m.sol_max - params.positive.sol_initial)
-                     * self.active_volume_fraction * thickness) / 3.6 / 1e4
+        q_mAh_cm2 = params.theoretical_charge_density_C_m3() * self.active_volume_fraction * thickness / 3.6 / 1e4
         return float(current_density_mA_cm2) / q_mAh_cm2
 
 

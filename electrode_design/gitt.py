@@ -105,13 +105,19 @@ def _read_text(path):
         return raw.decode("latin-1")
 
 
+def _separator(line):
+    """The most frequent of tab, ";" and "," in ``line`` (None when it has none of them)."""
+    counts = {sep: line.count(sep) for sep in ("\t", ";", ",")}
+    sep = max(counts, key=counts.get)
+    return sep if counts[sep] else None
+
+
 def _header_row(lines, n_lines=60):
     """Index of the first line whose fields name at least two known quantities (else 0)."""
     known = {name for names in _COLUMN_CANDIDATES.values() for name in names}
     for i, line in enumerate(lines[:n_lines]):
-        counts = {sep: line.count(sep) for sep in ("\t", ";", ",")}
-        sep = max(counts, key=counts.get)
-        if counts[sep] == 0:
+        sep = _separator(line)
+        if sep is None:
             continue
         names = [_split_header(f.strip().strip('"'))[0] for f in line.split(sep)]
         if sum(name in known for name in names) >= 2:
@@ -146,9 +152,8 @@ def _read_table(path):
     if not match:  # a preamble (Maccor, Neware): the header is the first row naming two quantities
         skip = _header_row(lines)
     header = lines[skip]
-    counts = {sep: header.count(sep) for sep in ("\t", ";", ",")}
-    sep = max(counts, key=counts.get)
-    if counts[sep] == 0:
+    sep = _separator(header)
+    if sep is None:
         raise CyclerFileError(
             f"{path}: no delimited header row found (first line {header[:60]!r}); not a cycler file"
         )
@@ -796,11 +801,11 @@ def _time_grid(edges_s, end_s, *, first_step_s=0.25, ratio=1.12):
     return np.unique(np.concatenate(points))
 
 # %% ../nbs/02_gitt.ipynb #f7aefbb6
-def _weppner_huggins(t, voltage, current, pulse, radius_m, min_signal_V=2e-4):
-    """Both Weppner–Huggins estimates for one pulse (m2/s, NaN where undefined)."""
+def _weppner_huggins(t, voltage, current, pulse, radius_m, d_es, min_signal_V=2e-4):
+    """Both Weppner–Huggins estimates for one pulse (m2/s, NaN where undefined); ``d_es`` is
+    the change of the relaxed voltage over the pulse (V)."""
     s, e = int(pulse["row_start"]), int(pulse["row_end"])
     tau = float(pulse["duration_s"])
-    d_es = pulse["voltage_relaxed_V"] - pulse["voltage_before_V"]
     under = np.arange(s + 1, e + 1)
     steady = under[np.abs(current[under] - pulse["current_A"]) <= 0.05 * abs(pulse["current_A"])]
     if steady.size < 2 or not np.isfinite(d_es) or abs(d_es) < min_signal_V or tau <= 0:
@@ -914,7 +919,7 @@ def _profile_cost(window, surf, ocv):
     """
     resid = window["voltage_V"][None, :] - ocv(surf)
     i = np.where(window["in_pulse"], window["current_A"], 0.0)
-    basis = np.stack([i, np.ones_like(i)], axis=1) if _FIT_OFFSET else i[:, None]
+    basis = np.stack([i, np.ones_like(i)], axis=1)
     if not np.any(i):
         basis = basis[:, 1:]
     w = _sample_weights(window)
@@ -926,9 +931,6 @@ def _profile_cost(window, surf, ocv):
     inside = window["in_pulse"]
     return (wsq.sum(axis=1), wsq[:, inside].sum(axis=1), wsq[:, ~inside].sum(axis=1), r_s,
             (w[None, :] * wsq).sum(axis=1), sq.sum(axis=1))
-
-
-_FIT_OFFSET = True
 
 
 def _parabola_min(x, y):
@@ -1325,9 +1327,8 @@ def _edge_estimates(t, voltage, current, table, radius):
     """Weppner–Huggins (both forms) and the edge-jump resistance of every pulse."""
     out = np.full((len(table), 3), np.nan)
     for k, pulse in table.iterrows():
-        relaxed = pulse.copy()
-        relaxed["voltage_before_V"], relaxed["voltage_relaxed_V"] = pulse["ocv_before_V"], pulse["ocv_after_V"]
-        out[k, :2] = _weppner_huggins(t, voltage, current, relaxed, radius)
+        d_es = pulse["ocv_after_V"] - pulse["ocv_before_V"]
+        out[k, :2] = _weppner_huggins(t, voltage, current, pulse, radius, d_es)
         s, e, r = int(pulse["row_start"]), int(pulse["row_end"]), int(pulse["row_rest_end"])
         under = np.arange(s + 1, e + 1)
         steady = under[np.abs(current[under] - pulse["current_A"]) <= 0.05 * abs(pulse["current_A"])]

@@ -319,6 +319,12 @@ class CellParameters:
         """The 1C current (A): theoretical capacity of the positive electrode over one hour."""
         return self.positive.capacity_C_m2 * self.electrode_area_m2 / 3600.0
 
+    def theoretical_charge_density_C_m3(self) -> float:
+        """F c_max (sol_max − sol_initial) (C/m3): the charge per m³ of active material from the
+        initial SoL to ``sol_max``; × the active volume it is the capacity that defines 1C in gpnp."""
+        m = self.positive.material
+        return FARADAY_C_MOL * m.c_max_mol_m3 * (m.sol_max - self.positive.sol_initial)
+
 # %% ../nbs/00_params.ipynb #f7b2d4e1
 # (field, low, high, unit, what a value outside usually is): plausible ranges for a Li-ion half-cell
 PLAUSIBLE_RANGES = (

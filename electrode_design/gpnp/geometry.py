@@ -15,7 +15,7 @@ import scipy.ndimage as ndi
 
 from ..conventions import ParameterError, check_number
 from ..numerics import FixedPattern, face_pairs, harmonic_mean, interface_faces
-from ..params import FARADAY_C_MOL, CellParameters
+from ..params import CellParameters
 
 # %% auto #0
 __all__ = ['interface_area_factor', 'GpnpCell', 'build_cell']
@@ -122,9 +122,7 @@ class GpnpCell:
     @property
     def theoretical_capacity_C(self) -> float:
         """F c_max (sol_max − sol_initial) V_active: the charge that defines 1C here."""
-        mat = self.params.positive.material
-        return (FARADAY_C_MOL * mat.c_max_mol_m3 * (mat.sol_max - self.params.positive.sol_initial)
-                * self.solid_volume_m3)
+        return self.params.theoretical_charge_density_C_m3() * self.solid_volume_m3
 
     @property
     def one_c_current_A(self) -> float:
