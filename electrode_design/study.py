@@ -637,7 +637,11 @@ def study_dataset(spec, runs: list | None = None, *, catalog_path=None) -> xr.Da
     swept values are coordinates along it.
     """
     spec = load_study(spec)
-    runs = expand_study(spec, catalog_path=catalog_path) if runs is None else runs
+    return _study_dataset(spec, expand_study(spec, catalog_path=catalog_path) if runs is None else runs, catalog_path)
+
+
+def _study_dataset(spec: StudySpec, runs: list, catalog_path) -> xr.Dataset:
+    """`study_dataset` of a spec already checked by `load_study` (`run_study` rewrites it as runs finish)."""
     axes = study_axes(spec)
     records = _study_records(spec.name, catalog_path)
     axes = [{**a, "values": _coord_values(a["values"])} for a in axes]
@@ -676,7 +680,7 @@ def study_dataset(spec, runs: list | None = None, *, catalog_path=None) -> xr.Da
 
 
 def _save_study(spec, runs, catalog_path) -> xr.Dataset:
-    ds = study_dataset(spec, runs, catalog_path=catalog_path)
+    ds = _study_dataset(spec, runs, catalog_path)
     store.save_result(ds, spec.name, catalog_path=catalog_path, status=ds.attrs["status"],
                       metadata={"study": spec.name}, description=spec.description or f"study {spec.name}")
     return ds
