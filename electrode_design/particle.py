@@ -1099,18 +1099,25 @@ def _run_voxel_model(mask, factors, conditions: _Conditions, *, voxel_size_m: fl
     return ds
 
 
-def _discharge_voxels(mask, material, *, cell_size: tuple, field: tuple, diffusivity_factors, mapping: str,
-                      conditions: dict, options: dict) -> xr.Dataset:
+_CONDITION_ARGS = ("sol_initial", "c_e_mol_m3", "temperature_K", "cutoff_V")
+_RUN_ARGS = ("c_rate", "diffusivity_scale", "snapshots_dod", "solver", "snapshot_at_cutoff", "area_correction",
+             "dsol_max", "progress")
+
+
+def _discharge_voxels(*, cell_size: str, field: str, args: dict) -> xr.Dataset:
     """The checks and the run `discharge_cross_section` and `discharge_particle_3d` share.
 
-    ``cell_size`` is ``(name, value)`` of the cell edge, ``("pixel_size_m", h)`` for a 2D mask or
-    ``("voxel_size_m", h)`` for a 3D one; ``field`` the orientation field, ``("orientation_deg",
-    angles)`` (2D, `orientation_factors`) or ``("c_axis", c)`` (3D, `c_axis_factors`), value None
-    if not given. Checks the conditions, mask, cell edge and field (or ``diffusivity_factors``)
-    with the front ends' messages, records the run's ``parameters`` and runs `_run_voxel_model`
-    with ``options``.
+    ``args`` are the front end's arguments (its ``locals()``); ``cell_size`` names the cell edge
+    among them, ``"pixel_size_m"`` for a 2D mask or ``"voxel_size_m"`` for a 3D one; ``field``
+    the orientation field, ``"orientation_deg"`` (2D, `orientation_factors`) or ``"c_axis"``
+    (3D, `c_axis_factors`), None if not given. Checks the conditions, mask, cell edge and field
+    (or ``diffusivity_factors``) with the front ends' messages, records the run's ``parameters``
+    and runs `_run_voxel_model`.
     """
-    (size_name, size_m), (field_name, field_value) = cell_size, field
+    mask, material, mapping, diffusivity_factors = args["mask"], args["material"], args["mapping"], args["diffusivity_factors"]
+    size_name, size_m, field_name, field_value = cell_size, args[cell_size], field, args[field]
+    conditions = {k: args[k] for k in _CONDITION_ARGS}
+    options = {k: args[k] for k in _RUN_ARGS}
     two_d = size_name == "pixel_size_m"
     conditions, _ = _resolve_conditions(material, **conditions)
     what = "a cross-section" if two_d else "a 3D particle (use discharge_cross_section for 2D)"
@@ -1192,13 +1199,7 @@ def discharge_cross_section(mask, material: ActiveMaterial | CellParameters, *, 
     Face diffusivities are harmonic means of the two pixels' component normal to the face,
     which on a Cartesian grid is exact for a diagonal tensor (no cross terms).
     """
-    return _discharge_voxels(
-        mask, material, cell_size=("pixel_size_m", pixel_size_m), field=("orientation_deg", orientation_deg),
-        diffusivity_factors=diffusivity_factors, mapping=mapping, conditions=dict(
-            sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3, temperature_K=temperature_K, cutoff_V=cutoff_V),
-        options=dict(c_rate=c_rate, diffusivity_scale=diffusivity_scale, snapshots_dod=snapshots_dod, solver=solver,
-                     snapshot_at_cutoff=snapshot_at_cutoff, area_correction=area_correction, dsol_max=dsol_max,
-                     progress=progress))
+    return _discharge_voxels(cell_size="pixel_size_m", field="orientation_deg", args=locals())
 
 # %% ../nbs/04_particle.ipynb #0b5e5cbb
 def c_axis_factors(c_axis, *, mapping: str = "paper"):
@@ -1418,13 +1419,7 @@ def discharge_particle_3d(mask, material: ActiveMaterial | CellParameters, *, vo
     Face diffusivities are harmonic means of the two voxels' component normal to the face,
     exact for diagonal tensors on a Cartesian grid (no cross terms).
     """
-    return _discharge_voxels(
-        mask, material, cell_size=("voxel_size_m", voxel_size_m), field=("c_axis", c_axis),
-        diffusivity_factors=diffusivity_factors, mapping=mapping, conditions=dict(
-            sol_initial=sol_initial, c_e_mol_m3=c_e_mol_m3, temperature_K=temperature_K, cutoff_V=cutoff_V),
-        options=dict(c_rate=c_rate, diffusivity_scale=diffusivity_scale, snapshots_dod=snapshots_dod, solver=solver,
-                     snapshot_at_cutoff=snapshot_at_cutoff, area_correction=area_correction, dsol_max=dsol_max,
-                     progress=progress))
+    return _discharge_voxels(cell_size="voxel_size_m", field="c_axis", args=locals())
 
 # %% ../nbs/04_particle.ipynb #66c0efb9
 def _discharge_mask(mask, material, *, pixel_size_m, voxel_size_m, **options) -> xr.Dataset:
