@@ -195,8 +195,11 @@ def test_ctrl_c_during_simulate_saves_the_partial_run_as_interrupted(tmp_path):
     ds = microstructure.generate_electrode(8e-6, thickness_m=40e-6, width_m=24e-6, voxel_size_m=1e-6,
                                            active_volume_fraction=0.43, seed=0)
     store.save_result(microstructure.characterise(ds, tortuosity=False), "ms", catalog_path=catalog)
+    # a shell runs background jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt
+    # handler: give the child the default disposition, as a terminal would
     proc = subprocess.Popen([*CLI, "--catalog", str(catalog), "simulate", "ms", "--c-rate", "0.2", "--out", "run"],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert b"gPNP" in _read_until(proc.stderr, b"gPNP", 120)  # the time loop has started
     time.sleep(3.0)  # a few of its ~60 steps (the whole run takes ~25 s)
     proc.send_signal(signal.SIGINT)
