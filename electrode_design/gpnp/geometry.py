@@ -14,7 +14,7 @@ import numpy as np
 import scipy.ndimage as ndi
 
 from ..conventions import ParameterError, check_number
-from ..numerics import FixedPattern, face_pairs, harmonic_mean, interface_faces
+from ..numerics import FixedPattern, face_pairs, harmonic_mean
 from ..params import CellParameters
 
 # %% auto #0
@@ -303,7 +303,7 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
     pore_volume = np.concatenate([porosity_vox[electrolyte_voxels] * h ** 3,
                                   np.full(n_sep_cells, sep.porosity * h * h * dz_sep)])
 
-    solid_pairs, elec_pairs, elec_T = [], [], []
+    solid_pairs, elec_pairs, elec_T, face_s, face_e = [], [], [], [], []
     for axis in range(3):
         a, b = face_pairs(phase.shape, axis, dtype=index_dtype)
         sa, sb = solid_index[a], solid_index[b]
@@ -316,10 +316,11 @@ def build_cell(phase: np.ndarray, *, voxel_size_m: float, params: CellParameters
         both_elec = (ea >= 0) & (eb >= 0)
         elec_pairs.append(np.stack([ea[both_elec], eb[both_elec]], axis=1))
         elec_T.append(h * harmonic_mean(factor_vox[a[both_elec]], factor_vox[b[both_elec]]))
-    # reactive faces: active voxel | connected electrolyte voxel
-    solid_side, wet_side, _ = interface_faces(phase == 1, connected, dtype=index_dtype)
-    face_s, face_e = [solid_index[solid_side]], [elec_index[wet_side]]
-    del solid_side, wet_side
+        # reactive faces (active voxel | connected electrolyte voxel), in `numerics.interface_faces`'s order,
+        # from the same face pairs (a second pass over the grid would double the largest temporaries)
+        s_e, e_s = (sa >= 0) & (eb >= 0), (ea >= 0) & (sb >= 0)
+        face_s += [sa[s_e], sb[e_s]]
+        face_e += [eb[s_e], ea[e_s]]
     # electrode top layer -> separator layer 0
     top = np.arange((Z - 1) * Y * X, Z * Y * X, dtype=index_dtype)
     sep0 = n_ev + np.arange(Y * X)
