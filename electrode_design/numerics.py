@@ -16,7 +16,7 @@ from .conventions import ParameterError
 
 # %% auto #0
 __all__ = ['face_pairs', 'interface_faces', 'harmonic_mean', 'FixedPattern', 'butler_volmer', 'overpotential', 'block_multigrid',
-           'VCycle', 'gmres']
+           'VCycle', 'layer_tiles', 'AggregateCorrection', 'gmres']
 
 # %% ../nbs/00_numerics.ipynb #d9c4cdf2
 def face_pairs(shape: tuple, axis: int, *, dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
@@ -314,14 +314,56 @@ class VCycle:
         self._smooth(A, x, b, False)
         return x
 
+# %% ../nbs/00_numerics.ipynb #e0b77e87
+def layer_tiles(zyx, shape: tuple, tile: int) -> np.ndarray:
+    """Aggregate label (0 … k−1, no empty ones) of each node: its z layer × its (tile × tile) column in y, x.
+
+    ``zyx``: (3, n) integer grid coordinates of the nodes (z may run past ``shape[0]``, e.g.
+    homogenised layers stacked on the image); ``shape``: (Z, Y, X) of the image.
+    """
+    z, y, x = (np.asarray(c, dtype=np.int64) for c in zyx)
+    ty, tx = -(-shape[1] // tile), -(-shape[2] // tile)
+    key = (z * ty + y // tile) * tx + x // tile
+    present = np.bincount(key) > 0
+    return (np.cumsum(present) - 1).astype(np.int32)[key]
+
+
+class AggregateCorrection:
+    """Exact coarse correction on piecewise-constant aggregates: x ← x + Z E⁻¹ Zᵀ (b − A x), E = Zᵀ A Z.
+
+    A second coarse space beside a multigrid hierarchy, for the few smooth modes its
+    interpolation misses. ``labels`` (n,) int: aggregate of each row, 0 … k−1, none empty.
+    Costs one product with ``A`` per call and a sparse LU of the k × k matrix E; keeps
+    a reference to ``A`` (no copy).
+    """
+
+    def __init__(self, A: sp.csr_matrix, labels: np.ndarray):
+        self.labels = np.asarray(labels)
+        self.k = int(self.labels.max()) + 1
+        self.refresh(A)
+
+    def refresh(self, A: sp.csr_matrix):
+        """New operator ``A`` (same size): E recomputed and factorised."""
+        from scipy.sparse.linalg import splu
+
+        n = A.shape[0]
+        Z = sp.csr_matrix((np.ones(n), (np.arange(n), self.labels)), shape=(n, self.k))
+        self.A = A
+        self.lu = splu((Z.T @ (A @ Z)).tocsc())
+
+    def __call__(self, b: np.ndarray, x: np.ndarray) -> np.ndarray:
+        g = np.bincount(self.labels, weights=b - self.A @ x, minlength=self.k)
+        return x + self.lu.solve(g)[self.labels]
+
+
 # %% ../nbs/00_numerics.ipynb #c543b18c
-def gmres(matvec, precond, b, *, rtol: float, maxiter: int, restart: int = 60):
-    """Right-preconditioned flexible GMRES; returns ``(x, iterations, info)``, info 0 = converged.
+def gmres(matvec, precond, b, *, rtol: float, maxiter: int, restart: int = 60, flexible: bool = True):
+    """Right-preconditioned GMRES, flexible by default; returns ``(x, iterations, info)``, info 0 = converged.
 
     Parameters
     ----------
     matvec, precond : callable
-        x ↦ A x and r ↦ M⁻¹ r on (n,) arrays (``precond`` may change between calls).
+        x ↦ A x and r ↦ M⁻¹ r on (n,) arrays (``precond`` may change between calls if ``flexible``).
     b : (n,) ndarray
         Right-hand side.
     rtol : float
@@ -329,6 +371,10 @@ def gmres(matvec, precond, b, *, rtol: float, maxiter: int, restart: int = 60):
         right-hand side).
     maxiter, restart : int
         Most iterations in all, and per cycle.
+    flexible : bool
+        True: keep the preconditioned vectors M⁻¹vⱼ (``precond`` may vary). False: ``precond`` must be
+        one linear operator; only the Krylov basis is kept (half the memory: (restart + 1) × n floats)
+        and the update M⁻¹(V y) costs one more application per cycle.
 
     Returns
     -------
@@ -356,7 +402,7 @@ def gmres(matvec, precond, b, *, rtol: float, maxiter: int, restart: int = 60):
             return x, total, 0
         m = max(1, min(restart, maxiter - total))
         V = np.empty((m + 1, n))
-        Z = np.empty((m, n))
+        Z = np.empty((m, n)) if flexible else None
         H = np.zeros((m + 1, m))
         cs, sn = np.zeros(m), np.zeros(m)
         g = np.zeros(m + 1)
@@ -364,8 +410,11 @@ def gmres(matvec, precond, b, *, rtol: float, maxiter: int, restart: int = 60):
         V[0] = r / beta
         k = 0
         for j in range(m):
-            Z[j] = precond(V[j])
-            w = matvec(Z[j])
+            if flexible:
+                Z[j] = precond(V[j])
+                w = matvec(Z[j])
+            else:
+                w = matvec(precond(V[j]))
             basis = V[:j + 1]
             h = basis @ w
             w -= h @ basis
@@ -395,7 +444,7 @@ def gmres(matvec, precond, b, *, rtol: float, maxiter: int, restart: int = 60):
         from scipy.linalg import solve_triangular
 
         y = solve_triangular(H[:k, :k], g[:k])
-        x += y @ Z[:k]
+        x += y @ Z[:k] if flexible else precond(y @ V[:k])
         if abs(g[k]) <= target:
             return x, total, 0
         if total >= maxiter:

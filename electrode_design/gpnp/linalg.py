@@ -1,4 +1,4 @@
-"""The bordered Newton system: a block lower-triangular AMG preconditioner with an exact border, solved by flexible GMRES.
+"""The bordered Newton system: a block lower-triangular AMG preconditioner with an exact border, solved by GMRES.
 
 Docs: https://electrode-design.github.io/electrode_design/gpnp_linalg.html.md"""
 
@@ -7,11 +7,13 @@ Docs: https://electrode-design.github.io/electrode_design/gpnp_linalg.html.md"""
 # %% ../../nbs/05e_gpnp_linalg.ipynb #cef0a1b4
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 
 from .geometry import GpnpCell
-from ..numerics import VCycle, gmres
+from ..numerics import AggregateCorrection, VCycle, gmres, layer_tiles
 
 # %% auto #0
 __all__ = []
@@ -20,7 +22,8 @@ __all__ = []
 class _Preconditioner:
     """Block lower-triangular (w → φ_e → θ) AMG preconditioner with an exact φ_s border.
 
-    One Ruge–Stüben V-cycle per diagonal block; the φ_s row/column is eliminated with
+    One Ruge–Stüben V-cycle per diagonal block, on the w and φ_e blocks followed by the exact
+    correction on z-layer aggregates (`_electrolyte_layers`); the φ_s row/column is eliminated with
     the Schur complement S = d − cᵀ P⁻¹ b, so the bordered system costs one extra
     preconditioner application per Newton iteration. Field mode: w → φ_e → ψ → θ, and
     `refresh` re-reads the blocks and couplings from a newer Jacobian (Galerkin coarse
@@ -29,6 +32,8 @@ class _Preconditioner:
     """
 
     refresh_growth = 2
+    layer_tile_min = 4           # voxels: the finest (y, x) tiles of the layer aggregates
+    layer_aggregates_max = 30000  # most aggregates: the tiles widen on wide images (E's LU stays small)
 
     def __init__(self, cell: GpnpCell, J, bcol, crow, d, event: bool = False):
         import pyamg
@@ -59,6 +64,8 @@ class _Preconditioner:
         for block in blocks:
             ml = pyamg.ruge_stuben_solver(block.tocsr(), max_coarse=300, coarse_solver="splu")
             self.amg.append(VCycle(ml))
+        layers = _electrolyte_layers(cell, self.layer_tile_min, self.layer_aggregates_max)
+        self.layer_correction = [AggregateCorrection(blocks[i].tocsr(), layers) for i in (0, 1)]
         self.n = J.shape[0]
         self.applications = 0
         self.base_its = None  # GMRES iterations of the first solve after the set-up / the last refresh
@@ -81,6 +88,8 @@ class _Preconditioner:
         for vcycle, block, pos in zip(self.amg, self._blocks, self._block_pos):
             block.data[:] = data[pos]
             vcycle.refresh(block)
+        for correction, block in zip(self.layer_correction, self._blocks):
+            correction.refresh(block)
         self.base_its = None
 
     exact_event_border = True  # field mode, cut-off event: z = J⁻¹b by GMRES (to `border_rtol`) instead of P⁻¹b
@@ -106,11 +115,15 @@ class _Preconditioner:
             self.S = d - float(crow @ z)
         return its
 
+    def _electrolyte_solve(self, i, b):
+        """Block i (0: w, 1: φ_e): one V-cycle, then the layer correction."""
+        return self.layer_correction[i](b, self.amg[i](b))
+
     def _apply(self, r):
         st, sw, sp_ = self.sl
         out = np.empty_like(r)
-        out[sw] = self.amg[0](r[sw])
-        out[sp_] = self.amg[1](r[sp_] - self.off["pw"] @ out[sw])
+        out[sw] = self._electrolyte_solve(0, r[sw])
+        out[sp_] = self._electrolyte_solve(1, r[sp_] - self.off["pw"] @ out[sw])
         if self.field:
             sq = self.sq
             out[sq] = self.amg[3](r[sq] - self.off["qw"] @ out[sw] - self.off["qp"] @ out[sp_])
@@ -125,6 +138,23 @@ class _Preconditioner:
         y0 = self._apply(r)
         ds = (rs - float(self.crow @ y0)) / self.S
         return y0 - self.z * ds, ds
+
+
+def _electrolyte_layers(cell: GpnpCell, tile_min: int, aggregates_max: int) -> np.ndarray:
+    """Aggregate of each electrolyte unknown ((n_electrolyte,) int32): its z layer × a (tile × tile) column.
+
+    The separator cells are layers above the image. The tile is the smallest ≥ ``tile_min``
+    voxels that keeps the aggregates ≤ ``aggregates_max``.
+    """
+    Z, Y, X = cell.shape
+    n_ev = cell.electrolyte_voxels.size
+    layers = Z + cell.separator_cells
+    flat = np.concatenate([cell.electrolyte_voxels, Z * Y * X + np.arange(cell.n_electrolyte - n_ev)])
+    zyx = np.unravel_index(flat, (layers, Y, X))
+    tile = max(tile_min, math.ceil(math.sqrt(layers * Y * X / aggregates_max)))
+    while tile < max(Y, X) and layers * math.ceil(Y / tile) * math.ceil(X / tile) > aggregates_max:
+        tile += 1
+    return layer_tiles(zyx, (Z, Y, X), tile)
 
 
 def _bordered_system(J, bcol, crow, d, R, Rs, pre: _Preconditioner, *, s_scale: float):
@@ -156,7 +186,7 @@ def _linear_solve(J, bcol, crow, d, R, Rs, pre: _Preconditioner, *, rtol: float,
     """Solve the bordered Newton system with right-preconditioned GMRES; return (dx, dphis, its, info)."""
     n = J.shape[0]
     matvec, precond, rhs = _bordered_system(J, bcol, crow, d, R, Rs, pre, s_scale=s_scale)
-    x, its, info = gmres(matvec, precond, rhs, rtol=rtol, maxiter=maxiter)
+    x, its, info = gmres(matvec, precond, rhs, rtol=rtol, maxiter=maxiter, flexible=False)  # P is linear
     if not np.all(np.isfinite(x)):
         return np.full(n, np.nan), float("nan"), its, -1
     return x[:n], float(x[n]), its, info
