@@ -15,8 +15,8 @@ import scipy.sparse as sp
 from .conventions import ParameterError
 
 # %% auto #0
-__all__ = ['face_pairs', 'interface_faces', 'harmonic_mean', 'FixedPattern', 'butler_volmer', 'overpotential', 'block_multigrid',
-           'VCycle', 'layer_tiles', 'AggregateCorrection', 'gmres']
+__all__ = ['face_pairs', 'interface_faces', 'harmonic_mean', 'FixedPattern', 'TermAccumulator', 'butler_volmer', 'overpotential',
+           'block_multigrid', 'VCycle', 'layer_tiles', 'AggregateCorrection', 'gmres']
 
 # %% ../nbs/00_numerics.ipynb #d9c4cdf2
 def face_pairs(shape: tuple, axis: int, *, dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +97,7 @@ class FixedPattern:
     ----------
     indptr, indices : ndarray of int32
         The CSR structure (columns sorted within each row).
-    slot : (T,) ndarray of int
+    slot : (T,) ndarray of int32 (int64 past 2³¹ entries)
         Position of each term's entry in the CSR data.
     nnz : int
         Number of distinct entries.
@@ -125,7 +125,7 @@ class FixedPattern:
         matrix = sp.csr_matrix((ids, (np.asarray(entry_rows, index), np.asarray(entry_cols, index))), shape=(n, n))
         del ids
         matrix.sort_indices()
-        where = np.empty(nnz, np.int64)  # entry id -> position in the CSR data
+        where = np.empty(nnz, index)  # entry id -> position in the CSR data
         where[matrix.data] = np.arange(nnz)
         pattern = cls.__new__(cls)
         pattern._set(n, matrix.indptr, matrix.indices, where[np.asarray(term_entry)])
@@ -137,12 +137,52 @@ class FixedPattern:
         index = np.int32 if max(self.n, self.nnz) < 2 ** 31 - 1 else np.int64
         self.indptr = np.asarray(indptr, dtype=index)
         self.indices = np.asarray(indices, dtype=index)
-        self.slot = np.asarray(slot, dtype=np.intp)
+        self.slot = np.asarray(slot, dtype=index)
 
     def assemble(self, values) -> sp.csr_matrix:
         """The n × n CSR matrix with each term's value (T,) added at its position."""
-        data = np.bincount(self.slot, weights=values, minlength=self.nnz)
-        return sp.csr_matrix((data, self.indices, self.indptr), shape=(self.n, self.n))
+        terms = self.accumulator()
+        terms.append(values)
+        return terms.matrix()
+
+    def accumulator(self) -> "TermAccumulator":
+        """An empty `TermAccumulator`: add the terms' values group by group, in the pattern's order."""
+        return TermAccumulator(self)
+
+
+class TermAccumulator:
+    """The CSR data of a `FixedPattern`, summed group by group as a solver computes its terms.
+
+    ``append(values)`` / ``+= [values, …]`` add the next terms (in the order the pattern
+    was given them); ``matrix()`` returns the CSR matrix once all T terms are in. No list of
+    term arrays is kept and none is concatenated: the assembly's extra memory is the data
+    array (nnz floats) and one group at a time. The sum is the same, in the same order, as
+    one sum over all terms.
+    """
+
+    def __init__(self, pattern: FixedPattern):
+        self.pattern = pattern
+        self.data = np.zeros(pattern.nnz)
+        self.filled = 0
+
+    def append(self, values):
+        values = np.asarray(values, dtype=float).reshape(-1)
+        end = self.filled + values.size
+        if end > self.pattern.slot.size:
+            raise ValueError(f"more terms than the pattern's {self.pattern.slot.size}")
+        np.add.at(self.data, self.pattern.slot[self.filled:end], values)
+        self.filled = end
+
+    def __iadd__(self, groups):
+        for values in groups:
+            self.append(values)
+        return self
+
+    def matrix(self) -> sp.csr_matrix:
+        if self.filled != self.pattern.slot.size:
+            raise ValueError(f"{self.filled} terms given; the pattern has {self.pattern.slot.size}")
+        p = self.pattern
+        return sp.csr_matrix((self.data, p.indices, p.indptr), shape=(p.n, p.n))
 
 # %% ../nbs/00_numerics.ipynb #9d053726
 def butler_volmer(i0_A_m2, eta_V, alpha_a: float, alpha_c: float, f_per_V: float, *, max_eta_V: float | None = None):

@@ -419,6 +419,8 @@ def _build_pattern(cell: GpnpCell) -> None:
     sa, sb = cell.solid_pairs[:, 0], cell.solid_pairs[:, 1]
     ea, eb = cell.electrolyte_pairs[:, 0], cell.electrolyte_pairs[:, 1]
     fs, fe, cc = cell.face_solid, cell.face_electrolyte, cell.counter_cells
+    # an upper bound of the distinct entries (diagonals, both directions of each pair, 4 per face)
+    n_entries = 3 * ns + 6 * ne + 2 * sa.size + 6 * ea.size + 4 * fs.size
     paired = np.zeros(ne, bool)
     paired[ea] = True
     paired[eb] = True
@@ -427,6 +429,7 @@ def _build_pattern(cell: GpnpCell) -> None:
     countered = np.zeros(ne, bool)
     countered[cc] = True
     rows, cols, first = [], [], [0]
+    idx = cell.solid_pairs.dtype  # int32 below 2³¹ cells: the entry and term ids too (the pattern's largest temporaries)
 
     def entries(r, c):
         """Distinct entries (row, col); returns the id of the first."""
@@ -437,9 +440,9 @@ def _build_pattern(cell: GpnpCell) -> None:
 
     def diag(offset_r, offset_c, mask):
         """Diagonal entries of a block on the cells in ``mask``; returns cell → entry id (-1 none)."""
-        cells = np.flatnonzero(mask)
-        ids = np.full(mask.size, -1, np.int64)
-        ids[cells] = entries(offset_r + cells, offset_c + cells) + np.arange(cells.size)
+        cells = np.flatnonzero(mask).astype(idx)
+        ids = np.full(mask.size, -1, np.int64 if n_entries >= 2 ** 31 - 1 else idx)
+        ids[cells] = entries(offset_r + cells, offset_c + cells) + np.arange(cells.size, dtype=ids.dtype)
         return ids
 
     t_d = diag(0, 0, np.ones(ns, bool))
@@ -454,7 +457,8 @@ def _build_pattern(cell: GpnpCell) -> None:
     f_tw, f_tp = entries(fs, W + fe), entries(fs, P + fe)
     f_wt, f_pt = entries(W + fe, fs), entries(P + fe, fs)
     P_, Q_, K_ = sa.size, ea.size, fs.size
-    p, q, k = np.arange(P_), np.arange(Q_), np.arange(K_)
+    term_idx = np.int64 if n_entries >= 2 ** 31 - 1 else idx
+    p, q, k = (np.arange(size, dtype=term_idx) for size in (P_, Q_, K_))
     # the terms in `_assemble`'s order (see `_pattern_by_sorting` for the same list as (row, col))
     pieces = [t_d, t_d[sa], t_ab + p, t_ba + p, t_d[sb],
               w_d, w_d[ea], w_ab + q, w_ba + q, w_d[eb],

@@ -163,7 +163,7 @@ def _assemble(cell: GpnpCell, m: _Model, state: dict, old: dict, dt: float, curr
     c = m.c0 * np.exp(w)
     nc = cell.n_conducting
     R = np.zeros(ns + 2 * ne + nc)
-    vals = []
+    vals = cell._pattern.accumulator()  # the Jacobian's terms, summed group by group in the pattern's order
 
     # solid storage and diffusion
     Vs = h ** 3
@@ -268,7 +268,7 @@ def _assemble(cell: GpnpCell, m: _Model, state: dict, old: dict, dt: float, curr
         crow[Q + cc_cells] = -gcc
         d = 0.0
 
-    J = cell._pattern.assemble(np.concatenate(vals))
+    J = vals.matrix()
     faces = {"theta_f": th_f, "j": j, "I": Ik}
     if nc:
         faces["collector_A"] = collector_A
