@@ -261,7 +261,7 @@ def main(argv=None):
         per_newton = np.log([r["wall_s"] / max(r["newton"], 1) for r in results])
         k_newton = np.polyfit(voxels, per_newton, 1)[0]
         print(f"time ∝ voxels^{k:.2f} (whole discharge; target <= 1.2); time per Newton iteration ∝ voxels^{k_newton:.2f}")
-    from electrode_design.gpnp import p2d_reference
+    from electrode_design.analysis import p2d_reference
     from electrode_design.params import parameter_set
 
     last = results[-1]

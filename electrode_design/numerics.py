@@ -312,18 +312,25 @@ class VCycle:
 
     The same cycle as pyamg's ``aspreconditioner(cycle="V")`` with one sweep each side,
     called straight on the hierarchy's CSR arrays. ``sweeps = 2``: symmetric sweeps on both
-    sides (pyamg's default).
+    sides (pyamg's default). ``coarse_dtype=np.float32`` keeps the coarse levels' operators and
+    the transfer operators in single precision (half their memory; the finest level, the
+    coarsest LU and the result stay float64): a preconditioner needs no more.
     """
 
     sweeps = 1
 
-    def __init__(self, ml):
+    def __init__(self, ml, coarse_dtype=np.float64):
         from pyamg import amg_core
         from scipy.sparse.linalg import splu
 
         self._gs = amg_core.gauss_seidel
-        self.levels = [(lvl.A.tocsr(), lvl.P.tocsr(), lvl.R.tocsr()) for lvl in ml.levels[:-1]]
-        self.coarse = splu(sp.csc_matrix(ml.levels[-1].A))
+        self.coarse_dtype = np.dtype(coarse_dtype)
+        self.levels = [(lvl.A.tocsr() if k == 0 else self._cast(lvl.A), self._cast(lvl.P), self._cast(lvl.R))
+                       for k, lvl in enumerate(ml.levels[:-1])]
+        self.coarse = splu(sp.csc_matrix(ml.levels[-1].A, dtype=float))
+
+    def _cast(self, M):
+        return M.tocsr().astype(self.coarse_dtype, copy=False)
 
     def refresh(self, A):
         """New finest operator ``A`` (the pattern of the hierarchy's): coarse operators R A P, new coarsest LU."""
@@ -331,10 +338,10 @@ class VCycle:
 
         levels = []
         for _, P, R in self.levels:
-            levels.append((A, P, R))
+            levels.append((A if not levels else self._cast(A), P, R))
             A = (R @ A @ P).tocsr()
         self.levels = levels
-        self.coarse = splu(sp.csc_matrix(A))
+        self.coarse = splu(sp.csc_matrix(A, dtype=float))
 
     def _smooth(self, A, x, b, forward):
         n = x.size
@@ -345,14 +352,14 @@ class VCycle:
 
     def __call__(self, b, level=0):
         if level == len(self.levels):
-            return self.coarse.solve(b)
+            return self.coarse.solve(np.asarray(b, dtype=float))
         A, P, R = self.levels[level]
-        b = np.ascontiguousarray(b, dtype=float)
+        b = np.ascontiguousarray(b, dtype=A.dtype)
         x = np.zeros_like(b)
         self._smooth(A, x, b, True)
         x += P @ self(R @ (b - A @ x), level + 1)
         self._smooth(A, x, b, False)
-        return x
+        return x if level else x.astype(float, copy=False)
 
 # %% ../nbs/00_numerics.ipynb #e0b77e87
 def layer_tiles(zyx, shape: tuple, tile: int) -> np.ndarray:

@@ -60,10 +60,12 @@ class _Preconditioner:
             self.off["qp"] = rows_q[:, sp_]
             self.off["tq"] = rows_t[:, self.sq]
             blocks.append(rows_q[:, self.sq])
+            del rows_q
+        del rows_w, rows_p, rows_t  # row copies of J: freed before the set-ups (peak memory)
         self.amg = []
         for block in blocks:
             ml = pyamg.ruge_stuben_solver(block.tocsr(), max_coarse=300, coarse_solver="splu")
-            self.amg.append(VCycle(ml))
+            self.amg.append(VCycle(ml, coarse_dtype=np.float32))  # single-precision coarse levels: half their memory
         layers = _electrolyte_layers(cell, self.layer_tile_min, self.layer_aggregates_max)
         self.layer_correction = [AggregateCorrection(blocks[i].tocsr(), layers) for i in (0, 1)]
         self.n = J.shape[0]
