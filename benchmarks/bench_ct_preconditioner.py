@@ -26,8 +26,11 @@ os.environ.setdefault("FIPY_SOLVERS", "scipy")
 import numpy as np
 
 
-def capture_systems(crop: str, steps: int, wanted: list[int]):
-    """Run the crop; return (cell, {Newton iteration index: system dict})."""
+def capture_systems(crop: str, steps: int, wanted: list[int] | None, coarsen: int | None = None):
+    """Run the crop (coarsened if asked) at 1C; return (cell, shape, voxel size, {Newton iteration index: system dict}).
+
+    ``wanted``: indices of the linear solves whose systems are kept; None keeps only the last one.
+    """
     import sys
 
     sys.path.insert(0, os.path.dirname(__file__))
@@ -36,15 +39,17 @@ def capture_systems(crop: str, steps: int, wanted: list[int]):
     from electrode_design.gpnp import newton
     from electrode_design.params import parameter_set
 
-    phase, particle, voxel_m = nrel_volume(crop=crop)
+    phase, particle, voxel_m = nrel_volume(crop=crop, coarsen=coarsen)
     cell = gpnp.build_cell(phase, voxel_size_m=voxel_m, params=parameter_set("chen2020_nmc811"), particle=particle)
     kept, calls = {}, [0]
     solve = newton._linear_solve
 
     def keep(J, bcol, crow, d, R, Rs, pre, *, rtol, maxiter, s_scale):
-        if calls[0] in wanted:
+        if wanted is None:
+            kept.clear()
+        if wanted is None or calls[0] in wanted:
             kept[calls[0]] = {"J": J.copy(), "bcol": bcol.copy(), "crow": crow.copy(), "d": d, "R": R.copy(),
-                              "Rs": Rs, "s_scale": s_scale}
+                              "Rs": Rs, "s_scale": s_scale, "rtol": rtol}
         calls[0] += 1
         return solve(J, bcol, crow, d, R, Rs, pre, rtol=rtol, maxiter=maxiter, s_scale=s_scale)
 

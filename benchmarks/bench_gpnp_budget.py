@@ -22,7 +22,6 @@ import argparse
 import os
 import sys
 import time
-import warnings
 
 os.environ.setdefault("FIPY_SOLVERS", "scipy")
 
@@ -52,21 +51,12 @@ def fastest(f, repeat=3) -> float:
 
 
 def capture(crop, coarsen, steps):
-    """(cell, the last Newton system of `steps` 1C steps, the seconds of one assembly)."""
+    """(cell, shape, the last Newton system of `steps` 1C steps, the median seconds of one assembly)."""
     sys.path.insert(0, os.path.dirname(__file__))
-    from bench_gpnp import nrel_volume
-    from electrode_design import gpnp
+    from bench_ct_preconditioner import capture_systems
     from electrode_design.gpnp import newton
-    from electrode_design.params import parameter_set
 
-    phase, particle, voxel_m = nrel_volume(crop=crop, coarsen=coarsen)
-    cell = gpnp.build_cell(phase, voxel_size_m=voxel_m, params=parameter_set("chen2020_nmc811"), particle=particle)
-    kept, assembly_s = {}, []
-    solve, assemble = newton._linear_solve, newton._assemble
-
-    def keep(J, bcol, crow, d, R, Rs, pre, *, rtol, maxiter, s_scale):
-        kept.update(J=J, bcol=bcol, crow=crow, d=d, R=R, Rs=Rs, s_scale=s_scale, rtol=rtol)
-        return solve(J, bcol, crow, d, R, Rs, pre, rtol=rtol, maxiter=maxiter, s_scale=s_scale)
+    assemble, assembly_s = newton._assemble, []
 
     def timed_assemble(*args, **kwargs):
         t0 = time.perf_counter()
@@ -74,14 +64,12 @@ def capture(crop, coarsen, steps):
         assembly_s.append(time.perf_counter() - t0)
         return out
 
-    newton._linear_solve, newton._assemble = keep, timed_assemble
+    newton._assemble = timed_assemble
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            gpnp.discharge(cell, c_rate=1.0, particle=particle, progress=False, on_failure="return", max_steps=steps)
+        cell, shape, _, kept = capture_systems(crop, steps, None, coarsen=coarsen)
     finally:
-        newton._linear_solve, newton._assemble = solve, assemble
-    return cell, phase.shape, kept, float(np.median(assembly_s))
+        newton._assemble = assemble
+    return cell, shape, next(iter(kept.values())), float(np.median(assembly_s))
 
 
 def main(argv=None):
