@@ -450,6 +450,7 @@ def gmres(matvec, precond, b, *, rtol: float, maxiter: int, restart: int = 60, f
         if beta <= target:
             return x, total, 0
         m = max(1, min(restart, maxiter - total))
+        V = Z = None  # the last cycle's basis is freed before the next one is allocated
         V = np.empty((m + 1, n))
         Z = np.empty((m, n)) if flexible else None
         H = np.zeros((m + 1, m))

@@ -42,17 +42,18 @@ def _voxel_area(cell):
 
 def _grid_field(cell, snaps, key):
     """(snapshot, Z, Y, X) float array of one compact snapshot field, NaN where it is not defined."""
-    voxels = {"theta": cell.solid_voxels, "c_e": cell.electrolyte_voxels, "phi_e": cell.electrolyte_voxels,
-              "j": cell.solid_voxels, "phi_s": cell.conducting_voxels}[key]
-    out = np.full((len(snaps), int(np.prod(cell.shape))), np.nan)
-    if key == "j":
+    if key == "j":  # reaction current density: the voxel's current over its reactive area, where it has one
         area = _voxel_area(cell)
         has = area > 0
+        voxels = cell.solid_voxels[has]
+        values = lambda snap: snap["voxel_current"][has] / area[has]
+    else:
+        voxels = {"theta": cell.solid_voxels, "c_e": cell.electrolyte_voxels, "phi_e": cell.electrolyte_voxels,
+                  "phi_s": cell.conducting_voxels}[key]
+        values = lambda snap: snap[key]
+    out = np.full((len(snaps), int(np.prod(cell.shape))), np.nan)
     for k, snap in enumerate(snaps):
-        if key == "j":
-            out[k, voxels[has]] = snap["voxel_current"][has] / area[has]
-        else:
-            out[k, voxels] = snap[key]
+        out[k, voxels] = values(snap)
     return out.reshape((len(snaps),) + tuple(cell.shape))
 
 
